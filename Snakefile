@@ -1,0 +1,41 @@
+# The study's DAG: fetch MNIST -> train (FCN depth x N, all seeds per job) -> truncation
+# sweeps -> FLOPs -> report. Outputs under results/<scale>/, logs under logs/<scale>/.
+# Pick a scale with `--config scale=smoke|quick|paper`; every other setting is in params.yaml.
+import sys
+from pathlib import Path
+
+from snakemake.settings.types import DeploymentMethod
+
+ROOT = Path(workflow.basedir)
+sys.path.insert(0, str(ROOT / "src"))
+from lowrank.config import read_yaml, validate  # noqa: E402
+from lowrank.errors import UserError  # noqa: E402
+
+configfile: "params.yaml"
+
+try:
+    validate(config, read_yaml(ROOT / "workflow/schemas/params.schema.yaml"))
+except UserError as exc:
+    sys.exit(f"params.yaml: {exc}")
+
+SCALE = config["scale"]
+BLOCK = config["scales"][SCALE]
+DATA = config["data_dir"]
+RES = f"{config['results_dir']}/{SCALE}"
+LOGS = f"logs/{SCALE}"
+THREADS = config["threads"]
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+# The package runs from src/ in whichever Python the job has: the project's venv by default,
+# the rule's conda environment under --use-conda.
+PY = "python" if USE_CONDA else sys.executable
+LOWRANK = f"PYTHONPATH={ROOT / 'src'}${{PYTHONPATH:+:$PYTHONPATH}} {PY} -m lowrank.cli"
+CONDA_ENV = str(ROOT / "envs" / f"lowrank-{config.get('conda_env', 'cpu')}.yaml")
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/lorita_fcn.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "reports/report.html",

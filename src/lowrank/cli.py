@@ -1,0 +1,131 @@
+"""The `lowrank` command: fetch, train, sweep, flops, report, validate.
+
+Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
+per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lowrank.errors import UserError
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--scale", default=None, help="override the params' scale")
+
+
+def _load(args: argparse.Namespace) -> tuple[dict, dict]:
+    from lowrank.config import load_params, scale_block
+
+    overrides = {"scale": args.scale} if args.scale else None
+    params = load_params(args.params, overrides)
+    import torch
+
+    torch.set_num_threads(params["threads"])
+    torch.use_deterministic_algorithms(True)
+    return params, scale_block(params)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    params, _ = _load(args)
+    print(f"{args.params}: valid (scale {params['scale']})")
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    from lowrank.data.mnist import fetch_mnist
+
+    params, _ = _load(args)
+    data_dir = args.data_dir or params["data_dir"]
+    manifest = fetch_mnist(data_dir, params["datasets"]["mnist"]["sources"])
+    print(f"MNIST ready in {data_dir}/mnist from {manifest['source']}: {manifest['checksum']}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from lowrank.train.lorita_fcn import train_config
+
+    params, block = _load(args)
+    _check_member(block["lorita_fcn"], "depths", args.depth)
+    _check_member(block["lorita_fcn"], "factors", args.factors)
+    summary = train_config(block, args.depth, args.factors, params["data_dir"], Path(args.out))
+    accs = [r["test_acc"] for r in summary["runs"]]
+    print(f"FCN-{args.depth} N={args.factors}: test accuracy {min(accs):.4f}..{max(accs):.4f}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from lowrank.sweep.truncation_sweep import sweep_config
+
+    params, block = _load(args)
+    train_dir = Path(args.train_dir)
+    if not (train_dir / "summary.json").is_file():
+        raise UserError(f"{train_dir / 'summary.json'}: missing; train this configuration first")
+    sweep_config(train_dir, block["lorita_fcn"]["retained_fractions"], params["data_dir"], block)
+    print(f"wrote {train_dir / 'sweep.csv'}")
+
+
+def cmd_flops(args: argparse.Namespace) -> None:
+    from lowrank.measure.fcn_table import write_flops_table
+
+    _, block = _load(args)
+    write_flops_table(block["lorita_fcn"], Path(args.out))
+    print(f"wrote {args.out}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from lowrank.report.build import build_report
+
+    params, block = _load(args)
+    results = Path(params["results_dir"]) / params["scale"]
+    html = build_report(params, block, results, Path(args.out))
+    print(f"wrote {html}")
+
+
+def _check_member(cfg: dict, key: str, value: int) -> None:
+    if value not in cfg[key]:
+        raise UserError(f"params: key 'lorita_fcn.{key}' does not include {value}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="lowrank", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check params.yaml against its schema")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("fetch", help="download and verify a dataset")
+    p.add_argument("dataset", choices=["mnist"])
+    p.add_argument("--data-dir", default=None, help="override the params' data_dir")
+    p.set_defaults(func=cmd_fetch)
+    p = sub.add_parser("train", help="train every seed and weight decay of one configuration")
+    p.add_argument("--depth", type=int, required=True)
+    p.add_argument("--factors", type=int, required=True, help="LoRITa N")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("sweep", help="LSVT/GSVT truncation sweep of a trained configuration")
+    p.add_argument("--train-dir", required=True)
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_flops)
+    p = sub.add_parser("report", help="assemble tables, figures and reports/report.html")
+    p.add_argument("--out", default="reports")
+    p.set_defaults(func=cmd_report)
+    for action in sub.choices.values():
+        _common(action)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"lowrank {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets: download with checksums and mirrors, then load once into tensors."""

@@ -1,0 +1,1 @@
+"""Measurements of models: FLOPs and parameters."""

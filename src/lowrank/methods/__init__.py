@@ -1,0 +1,1 @@
+"""Compression methods: model transforms that return new, plain PyTorch modules."""

@@ -1,0 +1,1 @@
+"""Plain PyTorch models that the methods rewrite (LoRITa, truncation)."""

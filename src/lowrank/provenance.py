@@ -1,0 +1,58 @@
+"""Provenance stamped on every result file: code version, params, software, device, time."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from lowrank.config import params_hash
+
+PACKAGES = ("torch", "numpy", "ptflops", "pandas", "seaborn", "snakemake", "dvc", "tensorly")
+
+
+def git_commit(root: str | Path = ".") -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+        commit = out.stdout.strip() if out.returncode == 0 else "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout
+        return commit + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    found["python"] = platform.python_version()
+    return found
+
+
+def device() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"cpu ({cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def stamp(block: dict, seeds: list[int], dataset_checksum: str, wall_seconds: float) -> dict:
+    """The provenance record written beside a result."""
+    return {
+        "git_commit": git_commit(),
+        "params_hash": params_hash(block),
+        "versions": versions(),
+        "device": device(),
+        "seeds": list(seeds),
+        "dataset_checksum": dataset_checksum,
+        "wall_seconds": round(wall_seconds, 2),
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

@@ -1,0 +1,1 @@
+"""The report: tables (CSV + Markdown), seaborn figures and one self-contained HTML page."""

@@ -1,0 +1,110 @@
+"""Assemble the report of one scale from the files under results/<scale>/ and nothing else."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from lowrank.atomic import write_json, write_text, write_with
+from lowrank.errors import UserError
+from lowrank.provenance import git_commit, versions
+from lowrank.report import figures, tables
+from lowrank.report.paper_values import FCN10_GSVT_ZERO_DROP, SOURCE
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run the workflow for this scale first")
+    return json.loads(path.read_text())
+
+
+def collect(results: Path, cfg: dict) -> tuple[list[dict], pd.DataFrame, dict, pd.DataFrame]:
+    """Summaries, pooled sweep rows, spectra and the FLOPs table of the FCN study."""
+    study = results / "lorita_fcn"
+    summaries, sweeps, spectra = [], [], {}
+    for depth in cfg["depths"]:
+        for n in cfg["factors"]:
+            folder = study / f"fcn{depth}_N{n}"
+            summaries.append(_read_json(folder / "summary.json"))
+            if not (folder / "sweep.csv").is_file():
+                raise UserError(f"{folder / 'sweep.csv'}: missing; run the sweep first")
+            sweeps.append(pd.read_csv(folder / "sweep.csv"))
+            spectra[(depth, n)] = _read_json(folder / "spectra.json")
+    if not (study / "flops.csv").is_file():
+        raise UserError(f"{study / 'flops.csv'}: missing; run `lowrank flops` first")
+    return summaries, pd.concat(sweeps, ignore_index=True), spectra, pd.read_csv(study / "flops.csv")
+
+
+def _spectra_depth(cfg: dict) -> int:
+    """The paper's Figure 3 uses FCN-8; fall back to the deepest model run."""
+    return 8 if 8 in cfg["depths"] else max(cfg["depths"])
+
+
+def headline_metrics(t1: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    """The numbers `dvc metrics show` prints."""
+    out: dict = {}
+    for _, row in t1.iterrows():
+        out.setdefault(row["model"], {})[f"N{row['N']}_test_acc"] = row["test_acc_mean"]
+    for _, row in summary.iterrows():
+        key = f"N{row['N']}_{row['method']}_min_retained_pct"
+        out[row["model"]][key] = row["min_retained_pct"]
+    return out
+
+
+def build_report(params: dict, block: dict, results: Path, out: Path) -> Path:
+    t0 = time.perf_counter()
+    cfg = block["lorita_fcn"]
+    summaries, sweep, spectra, flops = collect(results, cfg)
+    checksum = summaries[0]["provenance"]["dataset_checksum"]
+    t1 = tables.table1(summaries)
+    summary = tables.compression_summary(sweep, cfg["drop_tolerance"])
+    verdicts = tables.verdict_lorita_compresses_better(summary)
+
+    table_dir, fig_dir = out / "tables", out / "figures"
+    named = {"table1_fcn_accuracy": t1, "fcn_compression_summary": summary, "fcn_flops": flops}
+    for name, frame in named.items():
+        write_with(table_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
+        write_text(table_dir / f"{name}.md", tables.to_markdown(frame))
+
+    depth = _spectra_depth(cfg)
+    spectra_by_n = {n: list(spectra[(depth, n)]["spectra"][str(cfg["seeds"][0])].values())
+                    for n in cfg["factors"]}
+    images = {
+        "truncation": figures.save(figures.truncation_curves(sweep),
+                                   fig_dir / "fcn_truncation_curves.png"),
+        "spectra": figures.save(figures.spectra(spectra_by_n, depth),
+                                fig_dir / "fcn_spectra.png"),
+    }
+
+    metrics = headline_metrics(t1, summary)
+    write_json(results / "metrics.json", metrics)
+    plot_frame = sweep.groupby(["depth", "n_factors", "method", "target_fraction"],
+                               as_index=False)[["retained_fraction", "acc_drop"]].mean()
+    write_with(results / "plots" / "truncation.csv",
+               lambda p: plot_frame.to_csv(p, index=False))
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("lowrank", "report/templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    total_train = sum(r["train_seconds"] for s in summaries for r in s["runs"])
+    html = env.get_template("report.html.j2").render(
+        scale=params["scale"], cfg=cfg, checksum=checksum, source=SOURCE,
+        train_images=summaries[0]["train_images"],
+        table1=t1.to_html(index=False, classes="sortable", na_rep="n/a"),
+        summary=summary.to_html(index=False, classes="sortable", na_rep="none"),
+        flops=flops.to_html(index=False, classes="sortable"),
+        flops_agree=bool(flops["agree"].all()), verdicts=verdicts, images=images,
+        paper_zero_drop=FCN10_GSVT_ZERO_DROP, spectra_depth=depth,
+        commit=git_commit(), versions=versions(),
+        device=summaries[0]["provenance"]["device"],
+        params_hash=summaries[0]["provenance"]["params_hash"],
+        train_seconds=round(total_train, 1),
+        generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        report_seconds=round(time.perf_counter() - t0, 1),
+    )
+    path = out / "report.html"
+    write_text(path, html)
+    return path

@@ -1,0 +1,1 @@
+"""Truncation sweeps over trained models."""

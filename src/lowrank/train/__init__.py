@@ -1,0 +1,1 @@
+"""Training loops that keep data on the device and resume from checkpoints."""

@@ -1,0 +1,86 @@
+"""One coarse training job: every weight decay x seed of one (FCN depth, N) configuration.
+
+Runs are independent and each is resumable; the job selects the weight decay with the best
+mean validation accuracy (the test set selects nothing) and writes summary.json last, so
+Snakemake sees the job finished only when every run is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from lowrank.atomic import write_json, write_with
+from lowrank.data.mnist import Splits, load_mnist
+from lowrank.methods.lorita import lorita
+from lowrank.models.fcn import fcn
+from lowrank.provenance import stamp
+from lowrank.train.loop import TrainConfig, accuracy, train
+
+
+def build_model(depth: int, width: int, n_factors: int) -> torch.nn.Module:
+    return lorita(fcn(depth, width), n_factors)
+
+
+def run_dir(out: Path, weight_decay: float, seed: int) -> Path:
+    return out / "runs" / f"wd{weight_decay:g}_seed{seed}"
+
+
+def load_trained(out: Path, summary: dict, seed: int) -> torch.nn.Module:
+    """Rebuild the trained (factorized) model of `seed` at the selected weight decay."""
+    model = build_model(summary["depth"], summary["width"], summary["n_factors"])
+    path = run_dir(out, summary["selected_weight_decay"], seed) / "model.pt"
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model.eval()
+
+
+def subset(splits: Splits, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n training images (smoke scale), or all of them."""
+    return (splits.train_x[:n], splits.train_y[:n]) if n else (splits.train_x, splits.train_y)
+
+
+def train_config(block: dict, depth: int, n_factors: int, data_dir: str, out: Path,
+                 log=print) -> dict:
+    """Train all runs of one configuration and write out/summary.json."""
+    cfg = block["lorita_fcn"]
+    t0 = time.perf_counter()
+    splits = load_mnist(data_dir)
+    train_xy = subset(splits, cfg.get("train_subset"))
+    runs = []
+    for wd in cfg["weight_decays"]:
+        for seed in cfg["seeds"]:
+            folder = run_dir(out, wd, seed)
+            record = folder / "run.json"
+            if record.is_file():
+                runs.append(json.loads(record.read_text()))
+                continue
+            log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
+            tc = TrainConfig(cfg["epochs"], cfg["batch_size"], cfg["lr"], wd, seed)
+            started = time.perf_counter()
+            model, history = train(lambda: build_model(depth, cfg["width"], n_factors), tc,
+                                   train_xy, (splits.val_x, splits.val_y),
+                                   checkpoint=folder / "checkpoint.pt", log=log)
+            write_with(folder / "model.pt", lambda p, m=model: torch.save(m.state_dict(), p))
+            run = {"weight_decay": wd, "seed": seed, "history": history,
+                   "val_acc": history[-1]["val_acc"],
+                   "test_acc": accuracy(model, splits.test_x, splits.test_y),
+                   "train_seconds": time.perf_counter() - started}
+            write_json(record, run)
+            (folder / "checkpoint.pt").unlink(missing_ok=True)
+            runs.append(run)
+    mean_val = {wd: sum(r["val_acc"] for r in runs if r["weight_decay"] == wd) / len(cfg["seeds"])
+                for wd in cfg["weight_decays"]}
+    selected = max(cfg["weight_decays"], key=lambda wd: mean_val[wd])
+    summary = {
+        "study": "lorita_fcn", "dataset": "MNIST", "depth": depth, "n_factors": n_factors,
+        "width": cfg["width"], "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
+        "lr": cfg["lr"], "train_images": len(train_xy[0]),
+        "selected_weight_decay": selected, "mean_val_acc_by_weight_decay": mean_val,
+        "runs": runs,
+        "provenance": stamp(cfg, cfg["seeds"], splits.checksum, time.perf_counter() - t0),
+    }
+    write_json(out / "summary.json", summary)
+    return summary
