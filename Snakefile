@@ -8,7 +8,7 @@ from snakemake.settings.types import DeploymentMethod
 
 ROOT = Path(workflow.basedir)
 sys.path.insert(0, str(ROOT / "src"))
-from lowrank.config import read_yaml, validate  # noqa: E402
+from lowrank.config import params_hash, read_yaml, validate  # noqa: E402
 from lowrank.errors import UserError  # noqa: E402
 
 configfile: "params.yaml"
@@ -39,3 +39,9 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "reports/report.html",
+
+
+rule study:
+    """Everything but the report (the DVC `study` stage)."""
+    input:
+        rules.report.input,

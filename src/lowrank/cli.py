@@ -14,7 +14,9 @@ from lowrank.errors import UserError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
     parser.add_argument("--scale", default=None, help="override the params' scale")
 
 

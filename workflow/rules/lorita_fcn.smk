@@ -1,6 +1,12 @@
 # LoRITa on FCNs (seed 004, Table 1 and Figure 2 left): one training job per (depth, N) runs
 # every seed and weight decay, so the job count stays small at every scale.
 FCN = f"{RES}/lorita_fcn"
+# Hashes of the settings each step depends on: a changed value reruns exactly those jobs
+# (Snakemake's `params` rerun trigger), e.g. a new retained-fraction grid reruns only sweeps.
+SWEEP_KEYS = ("retained_fractions",)
+TRAIN_HASH = params_hash({k: v for k, v in BLOCK["lorita_fcn"].items()
+                          if k not in SWEEP_KEYS + ("drop_tolerance",)})
+SWEEP_HASH = params_hash({k: BLOCK["lorita_fcn"][k] for k in SWEEP_KEYS})
 FCN_CONFIGS = expand("fcn{depth}_N{n}", depth=BLOCK["lorita_fcn"]["depths"],
                      n=BLOCK["lorita_fcn"]["factors"])
 
@@ -16,6 +22,7 @@ rule train_lorita_fcn:
         f"{FCN}/fcn{{depth}}_N{{n}}/summary.json",
     params:
         out=lambda wc: f"{FCN}/fcn{wc.depth}_N{wc.n}",
+        settings=TRAIN_HASH,
     threads: THREADS
     resources:
         mem_mb=4000,
@@ -37,6 +44,7 @@ rule sweep_lorita_fcn:
         spectra=f"{FCN}/fcn{{depth}}_N{{n}}/spectra.json",
     params:
         dir=lambda wc: f"{FCN}/fcn{wc.depth}_N{wc.n}",
+        settings=SWEEP_HASH,
     threads: THREADS
     resources:
         mem_mb=4000,
@@ -50,6 +58,8 @@ rule sweep_lorita_fcn:
 
 
 rule flops_lorita_fcn:
+    params:
+        settings=params_hash([BLOCK["lorita_fcn"][k] for k in ("depths", "factors", "width")]),
     output:
         f"{FCN}/flops.csv",
     threads: 1

@@ -1,6 +1,6 @@
-# The report reads only files under results/<scale>/ and writes reports/ plus the DVC
-# metrics and plots files of the scale.
-localrules: report
+# The report reads only files under results/<scale>/ and writes reports/<scale>/ plus the DVC
+# metrics and plots files of the scale; reports/report.html is a copy of the latest scale's.
+localrules: report, publish_report
 
 
 rule report:
@@ -9,12 +9,23 @@ rule report:
                name=["summary.json", "sweep.csv", "spectra.json"]),
         f"{FCN}/flops.csv",
     output:
-        html="reports/report.html",
+        html=f"reports/{SCALE}/report.html",
         metrics=f"{RES}/metrics.json",
         plots=f"{RES}/plots/truncation.csv",
+    params:
+        settings=params_hash(BLOCK["lorita_fcn"]["drop_tolerance"]),
     log:
         f"{LOGS}/report.log",
     conda:
         CONDA_ENV
     shell:
-        "{LOWRANK} report --scale {SCALE} --out reports > {log} 2>&1"
+        "{LOWRANK} report --scale {SCALE} --out reports/{SCALE} > {log} 2>&1"
+
+
+rule publish_report:
+    input:
+        f"reports/{SCALE}/report.html",
+    output:
+        "reports/report.html",
+    shell:
+        "cp {input} {output}.tmp && mv {output}.tmp {output}"

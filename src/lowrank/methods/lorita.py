@@ -64,8 +64,14 @@ def lorita(model: nn.Module, n_factors: int) -> nn.Module:
     out = copy.deepcopy(model)
     if n_factors == 1:
         return out
-    _replace(out, lambda m: FactorizedLinear(m.in_features, m.out_features, n_factors,
-                                             m.bias is not None) if type(m) is nn.Linear else None)
+    _replace(
+        out,
+        lambda m: (
+            FactorizedLinear(m.in_features, m.out_features, n_factors, m.bias is not None)
+            if type(m) is nn.Linear
+            else None
+        ),
+    )
     return out
 
 

@@ -46,8 +46,9 @@ def layer_svds(model: nn.Module) -> list[LayerSVD]:
 
 def lsvt_ranks(svds: list[LayerSVD], fraction: float) -> dict[str, int]:
     """Local truncation: each layer keeps floor(fraction * rank) values, at least 1."""
-    return {d.name: max(1, min(d.full_rank, math.floor(fraction * d.full_rank + 1e-9)))
-            for d in svds}
+    return {
+        d.name: max(1, min(d.full_rank, math.floor(fraction * d.full_rank + 1e-9))) for d in svds
+    }
 
 
 def gsvt_ranks(svds: list[LayerSVD], fraction: float) -> dict[str, int]:

@@ -36,7 +36,12 @@ def collect(results: Path, cfg: dict) -> tuple[list[dict], pd.DataFrame, dict, p
             spectra[(depth, n)] = _read_json(folder / "spectra.json")
     if not (study / "flops.csv").is_file():
         raise UserError(f"{study / 'flops.csv'}: missing; run `lowrank flops` first")
-    return summaries, pd.concat(sweeps, ignore_index=True), spectra, pd.read_csv(study / "flops.csv")
+    return (
+        summaries,
+        pd.concat(sweeps, ignore_index=True),
+        spectra,
+        pd.read_csv(study / "flops.csv"),
+    )
 
 
 def _spectra_depth(cfg: dict) -> int:
@@ -71,34 +76,45 @@ def build_report(params: dict, block: dict, results: Path, out: Path) -> Path:
         write_text(table_dir / f"{name}.md", tables.to_markdown(frame))
 
     depth = _spectra_depth(cfg)
-    spectra_by_n = {n: list(spectra[(depth, n)]["spectra"][str(cfg["seeds"][0])].values())
-                    for n in cfg["factors"]}
+    spectra_by_n = {
+        n: list(spectra[(depth, n)]["spectra"][str(cfg["seeds"][0])].values())
+        for n in cfg["factors"]
+    }
     images = {
-        "truncation": figures.save(figures.truncation_curves(sweep),
-                                   fig_dir / "fcn_truncation_curves.png"),
-        "spectra": figures.save(figures.spectra(spectra_by_n, depth),
-                                fig_dir / "fcn_spectra.png"),
+        "truncation": figures.save(
+            figures.truncation_curves(sweep), fig_dir / "fcn_truncation_curves.png"
+        ),
+        "spectra": figures.save(figures.spectra(spectra_by_n, depth), fig_dir / "fcn_spectra.png"),
     }
 
     metrics = headline_metrics(t1, summary)
     write_json(results / "metrics.json", metrics)
-    plot_frame = sweep.groupby(["depth", "n_factors", "method", "target_fraction"],
-                               as_index=False)[["retained_fraction", "acc_drop"]].mean()
-    write_with(results / "plots" / "truncation.csv",
-               lambda p: plot_frame.to_csv(p, index=False))
+    plot_frame = sweep.groupby(["depth", "n_factors", "method", "target_fraction"], as_index=False)[
+        ["retained_fraction", "acc_drop"]
+    ].mean()
+    write_with(results / "plots" / "truncation.csv", lambda p: plot_frame.to_csv(p, index=False))
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("lowrank", "report/templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("lowrank", "report/templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
     total_train = sum(r["train_seconds"] for s in summaries for r in s["runs"])
     html = env.get_template("report.html.j2").render(
-        scale=params["scale"], cfg=cfg, checksum=checksum, source=SOURCE,
+        scale=params["scale"],
+        cfg=cfg,
+        checksum=checksum,
+        source=SOURCE,
         train_images=summaries[0]["train_images"],
         table1=t1.to_html(index=False, classes="sortable", na_rep="n/a"),
         summary=summary.to_html(index=False, classes="sortable", na_rep="none"),
         flops=flops.to_html(index=False, classes="sortable"),
-        flops_agree=bool(flops["agree"].all()), verdicts=verdicts, images=images,
-        paper_zero_drop=FCN10_GSVT_ZERO_DROP, spectra_depth=depth,
-        commit=git_commit(), versions=versions(),
+        flops_agree=bool(flops["agree"].all()),
+        verdicts=verdicts,
+        images=images,
+        paper_zero_drop=FCN10_GSVT_ZERO_DROP,
+        spectra_depth=depth,
+        commit=git_commit(),
+        versions=versions(),
         device=summaries[0]["provenance"]["device"],
         params_hash=summaries[0]["provenance"]["params_hash"],
         train_seconds=round(total_train, 1),

@@ -39,9 +39,20 @@ def truncation_curves(sweep: pd.DataFrame):
         N=sweep["n_factors"].map(lambda n: f"N={n}"),
         model=sweep["depth"].map(lambda d: f"FCN-{d}"),
     )
-    grid = sns.relplot(data=frame, x="retained_pct", y="drop_pct", hue="N", row="method",
-                       col="model", kind="line", marker="o", errorbar=("pi", 100),
-                       height=2.6, aspect=1.2, facet_kws={"sharey": False})
+    grid = sns.relplot(
+        data=frame,
+        x="retained_pct",
+        y="drop_pct",
+        hue="N",
+        row="method",
+        col="model",
+        kind="line",
+        marker="o",
+        errorbar=("pi", 100),
+        height=2.6,
+        aspect=1.2,
+        facet_kws={"sharey": False},
+    )
     grid.set_axis_labels("retained singular values (%)", "test accuracy drop (points)")
     for ax in grid.axes.flat:
         ax.axhline(0, color="black", lw=0.6)
@@ -55,8 +66,7 @@ def spectra(spectra_by_n: dict[int, list[list[float]]], depth: int):
     for layer, ax in enumerate(axes):
         for n, layers in sorted(spectra_by_n.items()):
             values = layers[layer]
-            ax.semilogy(range(1, len(values) + 1), [v / values[0] for v in values],
-                        label=f"N={n}")
+            ax.semilogy(range(1, len(values) + 1), [v / values[0] for v in values], label=f"N={n}")
         ax.set_title(f"FCN-{depth}, weight matrix {layer + 1}")
         ax.set_xlabel("index")
         ax.set_ylabel("singular value / largest")

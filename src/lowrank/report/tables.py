@@ -15,14 +15,25 @@ def table1(summaries: list[dict]) -> pd.DataFrame:
     for s in summaries:
         accs = [r["test_acc"] for r in s["runs"] if r["weight_decay"] == s["selected_weight_decay"]]
         mean = sum(accs) / len(accs)
-        sd = (math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1))
-              if len(accs) > 1 else float("nan"))
+        sd = (
+            math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1))
+            if len(accs) > 1
+            else float("nan")
+        )
         paper = TABLE1_FCN.get(s["depth"], {}).get(s["n_factors"], float("nan"))
-        rows.append({"model": f"FCN-{s['depth']}", "N": s["n_factors"],
-                     "test_acc_mean": round(mean, 4), "test_acc_sd": round(sd, 4),
-                     "seeds": len(accs), "weight_decay": s["selected_weight_decay"],
-                     "epochs": s["epochs"], "paper": paper,
-                     "ours_minus_paper": round(mean - paper, 4)})
+        rows.append(
+            {
+                "model": f"FCN-{s['depth']}",
+                "N": s["n_factors"],
+                "test_acc_mean": round(mean, 4),
+                "test_acc_sd": round(sd, 4),
+                "seeds": len(accs),
+                "weight_decay": s["selected_weight_decay"],
+                "epochs": s["epochs"],
+                "paper": paper,
+                "ours_minus_paper": round(mean - paper, 4),
+            }
+        )
     return pd.DataFrame(rows).sort_values(["model", "N"], key=_natural).reset_index(drop=True)
 
 
@@ -33,22 +44,30 @@ def _natural(col: pd.Series) -> pd.Series:
 def compression_summary(sweep: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     """Per depth, N and method: the smallest retained fraction whose accuracy drop stays within
     `tolerance` (averaged over seeds), with the FLOPs and parameters kept there."""
-    mean = (sweep.groupby(["depth", "n_factors", "method", "target_fraction"], as_index=False)
-            [["retained_fraction", "acc_drop", "macs", "params", "base_macs", "base_params"]]
-            .mean())
+    mean = sweep.groupby(["depth", "n_factors", "method", "target_fraction"], as_index=False)[
+        ["retained_fraction", "acc_drop", "macs", "params", "base_macs", "base_params"]
+    ].mean()
     rows = []
     for (depth, n, method), group in mean.groupby(["depth", "n_factors", "method"]):
         ok = group[group["acc_drop"] <= tolerance].sort_values("retained_fraction")
         best = ok.iloc[0] if len(ok) else None
-        rows.append({
-            "model": f"FCN-{depth}", "N": n, "method": method,
-            "min_retained_pct": None if best is None else round(100 * best["retained_fraction"], 1),
-            "acc_drop_pts": None if best is None else round(100 * best["acc_drop"], 2),
-            "macs_pct_of_dense": None if best is None else
-            round(100 * best["macs"] / best["base_macs"], 1),
-            "params_pct_of_dense": None if best is None else
-            round(100 * best["params"] / best["base_params"], 1),
-        })
+        rows.append(
+            {
+                "model": f"FCN-{depth}",
+                "N": n,
+                "method": method,
+                "min_retained_pct": None
+                if best is None
+                else round(100 * best["retained_fraction"], 1),
+                "acc_drop_pts": None if best is None else round(100 * best["acc_drop"], 2),
+                "macs_pct_of_dense": None
+                if best is None
+                else round(100 * best["macs"] / best["base_macs"], 1),
+                "params_pct_of_dense": None
+                if best is None
+                else round(100 * best["params"] / best["base_params"], 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -64,12 +83,16 @@ def verdict_lorita_compresses_better(summary: pd.DataFrame) -> list[str]:
             if n == 1:
                 continue
             if pct is None or base is None:
-                lines.append(f"{model} {method}: N={n} vs N=1: no grid point within tolerance "
-                             f"for {'N=' + str(n) if pct is None else 'N=1'}.")
+                lines.append(
+                    f"{model} {method}: N={n} vs N=1: no grid point within tolerance "
+                    f"for {'N=' + str(n) if pct is None else 'N=1'}."
+                )
                 continue
-            word = ("yes" if pct < base else "no" if pct > base else "tie")
-            lines.append(f"{model} {method}: N={n} needs {pct}% of singular values vs {base}% "
-                         f"for N=1: compresses better with LoRITa: {word}.")
+            word = "yes" if pct < base else "no" if pct > base else "tie"
+            lines.append(
+                f"{model} {method}: N={n} needs {pct}% of singular values vs {base}% "
+                f"for N=1: compresses better with LoRITa: {word}."
+            )
     return lines
 
 

@@ -51,20 +51,35 @@ def sweep_config(train_dir: Path, fractions: list[float], data_dir: str, block: 
                 model = truncate(dense, svds, ranks)
                 acc = accuracy(model, splits.test_x, splits.test_y)
                 macs, params = ptflops_count(model, INPUT_SHAPE)
-                rows.append({
-                    "depth": summary["depth"], "n_factors": summary["n_factors"],
-                    "seed": seed, "weight_decay": summary["selected_weight_decay"],
-                    "method": method, "target_fraction": fraction,
-                    "retained_fraction": retained_fraction(svds, ranks),
-                    "ranks": "-".join(str(ranks[d.name]) for d in svds),
-                    "test_acc": acc, "base_test_acc": base_acc, "acc_drop": base_acc - acc,
-                    "macs": macs, "params": params, "base_macs": base_macs,
-                    "base_params": base_params,
-                })
+                rows.append(
+                    {
+                        "depth": summary["depth"],
+                        "n_factors": summary["n_factors"],
+                        "seed": seed,
+                        "weight_decay": summary["selected_weight_decay"],
+                        "method": method,
+                        "target_fraction": fraction,
+                        "retained_fraction": retained_fraction(svds, ranks),
+                        "ranks": "-".join(str(ranks[d.name]) for d in svds),
+                        "test_acc": acc,
+                        "base_test_acc": base_acc,
+                        "acc_drop": base_acc - acc,
+                        "macs": macs,
+                        "params": params,
+                        "base_macs": base_macs,
+                        "base_params": base_params,
+                    }
+                )
     frame = pd.DataFrame(rows)
     write_with(train_dir / "sweep.csv", lambda p: frame.to_csv(p, index=False))
-    write_json(train_dir / "spectra.json", {
-        "depth": summary["depth"], "n_factors": summary["n_factors"], "spectra": spectra,
-        "provenance": stamp(block["lorita_fcn"], seeds, splits.checksum,
-                            time.perf_counter() - t0),
-    })
+    write_json(
+        train_dir / "spectra.json",
+        {
+            "depth": summary["depth"],
+            "n_factors": summary["n_factors"],
+            "spectra": spectra,
+            "provenance": stamp(
+                block["lorita_fcn"], seeds, splits.checksum, time.perf_counter() - t0
+            ),
+        },
+    )

@@ -39,8 +39,14 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 50
     return correct / len(x)
 
 
-def train(make_model: Callable[[], nn.Module], cfg: TrainConfig, train_xy, val_xy,
-          checkpoint: Path | None = None, log: Callable[[str], None] = print) -> tuple:
+def train(
+    make_model: Callable[[], nn.Module],
+    cfg: TrainConfig,
+    train_xy,
+    val_xy,
+    checkpoint: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple:
     """Train a fresh model (built under the run's seed); return (model, history).
 
     Adam with L2 weight decay (torch's `weight_decay`), as the LoRITa paper trains.
@@ -75,15 +81,26 @@ def train(make_model: Callable[[], nn.Module], cfg: TrainConfig, train_xy, val_x
             optimizer.step()
             total += loss.item()
             batches += 1
-        history.append({"epoch": epoch + 1, "train_loss": total / max(batches, 1),
-                        "val_acc": accuracy(model, *val_xy),
-                        "seconds": time.perf_counter() - t0})
-        log(f"epoch {epoch + 1}/{cfg.epochs} loss {history[-1]['train_loss']:.4f} "
-            f"val {history[-1]['val_acc']:.4f} ({history[-1]['seconds']:.1f}s)")
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / max(batches, 1),
+                "val_acc": accuracy(model, *val_xy),
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        log(
+            f"epoch {epoch + 1}/{cfg.epochs} loss {history[-1]['train_loss']:.4f} "
+            f"val {history[-1]['val_acc']:.4f} ({history[-1]['seconds']:.1f}s)"
+        )
         if checkpoint is not None:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "generator": generator.get_state(), "history": history,
-                     "epoch": epoch + 1}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "history": history,
+                "epoch": epoch + 1,
+            }
             write_with(checkpoint, lambda p, s=state: torch.save(s, p))
     model.eval()
     return model, history

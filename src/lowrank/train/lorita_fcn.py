@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from lowrank.atomic import write_json, write_with
+from lowrank.config import params_hash
 from lowrank.data.mnist import Splits, load_mnist
 from lowrank.methods.lorita import lorita
 from lowrank.models.fcn import fcn
@@ -25,14 +26,24 @@ def build_model(depth: int, width: int, n_factors: int) -> torch.nn.Module:
     return lorita(fcn(depth, width), n_factors)
 
 
-def run_dir(out: Path, weight_decay: float, seed: int) -> Path:
-    return out / "runs" / f"wd{weight_decay:g}_seed{seed}"
+# The settings a single run depends on; seeds and weight decays name its directory instead,
+# so adding a seed reuses the finished ones and a changed setting never reuses a stale run.
+RUN_KEYS = ("width", "epochs", "batch_size", "lr", "train_subset")
+
+
+def run_settings_hash(cfg: dict) -> str:
+    return params_hash({k: cfg[k] for k in RUN_KEYS})
+
+
+def run_dir(out: Path, settings: str, weight_decay: float, seed: int) -> Path:
+    return out / "runs" / settings / f"wd{weight_decay:g}_seed{seed}"
 
 
 def load_trained(out: Path, summary: dict, seed: int) -> torch.nn.Module:
     """Rebuild the trained (factorized) model of `seed` at the selected weight decay."""
     model = build_model(summary["depth"], summary["width"], summary["n_factors"])
-    path = run_dir(out, summary["selected_weight_decay"], seed) / "model.pt"
+    path = run_dir(out, summary["run_settings"], summary["selected_weight_decay"], seed)
+    path = path / "model.pt"
     model.load_state_dict(torch.load(path, weights_only=True))
     return model.eval()
 
@@ -42,17 +53,19 @@ def subset(splits: Splits, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     return (splits.train_x[:n], splits.train_y[:n]) if n else (splits.train_x, splits.train_y)
 
 
-def train_config(block: dict, depth: int, n_factors: int, data_dir: str, out: Path,
-                 log=print) -> dict:
+def train_config(
+    block: dict, depth: int, n_factors: int, data_dir: str, out: Path, log=print
+) -> dict:
     """Train all runs of one configuration and write out/summary.json."""
     cfg = block["lorita_fcn"]
     t0 = time.perf_counter()
     splits = load_mnist(data_dir)
     train_xy = subset(splits, cfg.get("train_subset"))
+    settings = run_settings_hash(cfg)
     runs = []
     for wd in cfg["weight_decays"]:
         for seed in cfg["seeds"]:
-            folder = run_dir(out, wd, seed)
+            folder = run_dir(out, settings, wd, seed)
             record = folder / "run.json"
             if record.is_file():
                 runs.append(json.loads(record.read_text()))
@@ -60,25 +73,44 @@ def train_config(block: dict, depth: int, n_factors: int, data_dir: str, out: Pa
             log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
             tc = TrainConfig(cfg["epochs"], cfg["batch_size"], cfg["lr"], wd, seed)
             started = time.perf_counter()
-            model, history = train(lambda: build_model(depth, cfg["width"], n_factors), tc,
-                                   train_xy, (splits.val_x, splits.val_y),
-                                   checkpoint=folder / "checkpoint.pt", log=log)
+            model, history = train(
+                lambda: build_model(depth, cfg["width"], n_factors),
+                tc,
+                train_xy,
+                (splits.val_x, splits.val_y),
+                checkpoint=folder / "checkpoint.pt",
+                log=log,
+            )
             write_with(folder / "model.pt", lambda p, m=model: torch.save(m.state_dict(), p))
-            run = {"weight_decay": wd, "seed": seed, "history": history,
-                   "val_acc": history[-1]["val_acc"],
-                   "test_acc": accuracy(model, splits.test_x, splits.test_y),
-                   "train_seconds": time.perf_counter() - started}
+            run = {
+                "weight_decay": wd,
+                "seed": seed,
+                "history": history,
+                "val_acc": history[-1]["val_acc"],
+                "test_acc": accuracy(model, splits.test_x, splits.test_y),
+                "train_seconds": time.perf_counter() - started,
+            }
             write_json(record, run)
             (folder / "checkpoint.pt").unlink(missing_ok=True)
             runs.append(run)
-    mean_val = {wd: sum(r["val_acc"] for r in runs if r["weight_decay"] == wd) / len(cfg["seeds"])
-                for wd in cfg["weight_decays"]}
+    mean_val = {
+        wd: sum(r["val_acc"] for r in runs if r["weight_decay"] == wd) / len(cfg["seeds"])
+        for wd in cfg["weight_decays"]
+    }
     selected = max(cfg["weight_decays"], key=lambda wd: mean_val[wd])
     summary = {
-        "study": "lorita_fcn", "dataset": "MNIST", "depth": depth, "n_factors": n_factors,
-        "width": cfg["width"], "epochs": cfg["epochs"], "batch_size": cfg["batch_size"],
-        "lr": cfg["lr"], "train_images": len(train_xy[0]),
-        "selected_weight_decay": selected, "mean_val_acc_by_weight_decay": mean_val,
+        "study": "lorita_fcn",
+        "dataset": "MNIST",
+        "depth": depth,
+        "n_factors": n_factors,
+        "width": cfg["width"],
+        "epochs": cfg["epochs"],
+        "batch_size": cfg["batch_size"],
+        "lr": cfg["lr"],
+        "train_images": len(train_xy[0]),
+        "run_settings": settings,
+        "selected_weight_decay": selected,
+        "mean_val_acc_by_weight_decay": mean_val,
         "runs": runs,
         "provenance": stamp(cfg, cfg["seeds"], splits.checksum, time.perf_counter() - t0),
     }

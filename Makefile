@@ -1,0 +1,35 @@
+# Two commands for a fresh machine: `make study` and `make test` (both create .venv if missing).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORES ?= 2
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: venv study test lint format dry-run clean-results
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+study: venv  ## run the study at the scale in params.yaml (default quick) -> reports/report.html
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: venv  ## lint, then the whole test suite; pytest's "no tests collected" (5) is a failure
+	$(VENV)/bin/ruff check src tests
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+format: venv
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+dry-run: venv
+	$(VENV)/bin/snakemake -n --cores $(CORES)

@@ -1,0 +1,117 @@
+"""End-to-end: the Snakefile and `dvc repro` at smoke scale on real MNIST, in a temp copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PROJECT_FILES = ("Snakefile", "workflow", "src", "envs", "params.yaml", "dvc.yaml", "profiles")
+
+
+def env() -> dict:
+    return {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "PYTHONPATH": "src",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def make_project(dest: Path, data_dir: Path, scale: str = "smoke", copy_data=False) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        src = REPO / name
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dest / name)
+        elif src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dest / name)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["scale"] = scale
+    if copy_data:
+        shutil.copytree(data_dir / "mnist", dest / "data/mnist")
+        params["data_dir"] = "data"
+    else:
+        params["data_dir"] = str(data_dir)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, (
+        f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result
+
+
+@pytest.mark.e2e
+def test_smoke_study_end_to_end(tmp_path, real_mnist_dir):
+    project = make_project(tmp_path / "p", real_mnist_dir)
+    run([str(BIN / "snakemake"), "--cores", "2"], project)
+    html = (project / "reports/report.html").read_text()
+    assert html == (project / "reports/smoke/report.html").read_text()
+    assert "MNIST" in html and "smoke" in html
+    assert "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416" in html
+    assert html.count("data:image/png;base64,") == 2  # figures embedded: self-contained
+    assert not re.search(r'src="(?!data:)', html)
+    table1 = pd.read_csv(project / "reports/smoke/tables/table1_fcn_accuracy.csv")
+    assert len(table1) == 2 and table1["test_acc_mean"].between(0.1, 1).all()
+    assert set(table1["paper"]) == {0.983, 0.982}
+    flops = pd.read_csv(project / "reports/smoke/tables/fcn_flops.csv")
+    assert flops["agree"].all()
+    sweep = pd.read_csv(project / "results/smoke/lorita_fcn/fcn6_N2/sweep.csv")
+    full = sweep[sweep["target_fraction"] == 1.0]
+    assert (full["acc_drop"].abs() < 1e-9).all()  # 100% truncation reproduces the model
+    metrics = json.loads((project / "results/smoke/metrics.json").read_text())
+    assert "N1_test_acc" in metrics["FCN-6"]
+    summary = json.loads((project / "results/smoke/lorita_fcn/fcn6_N1/summary.json").read_text())
+    assert summary["provenance"]["dataset_checksum"].startswith("sha256:f11bb9e4")
+    again = run([str(BIN / "snakemake"), "--cores", "2"], project)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_dry_run_plans_every_scale_quickly_with_few_jobs(tmp_path, real_mnist_dir):
+    project = make_project(tmp_path / "p", real_mnist_dir)
+    for scale, jobs in (("smoke", 8), ("quick", 22), ("paper", 22)):
+        start = time.perf_counter()
+        out = run([str(BIN / "snakemake"), "-n", "--config", f"scale={scale}"], project).stdout
+        elapsed = time.perf_counter() - start
+        assert re.search(rf"^total\s+{jobs}$", out, re.M), out[-1500:]
+        assert elapsed < 15, f"dry run of {scale} took {elapsed:.1f}s"
+
+
+@pytest.mark.e2e
+def test_dvc_repro_metrics_and_remote_round_trip(tmp_path, real_mnist_dir):
+    project = make_project(tmp_path / "p", real_mnist_dir, copy_data=True)
+    run(["git", "init", "-q"], project)
+    run([str(BIN / "dvc"), "init", "-q"], project)
+    run([str(BIN / "dvc"), "repro"], project, timeout=900)
+    assert (project / "reports/smoke/report.html").is_file()
+    metrics = run([str(BIN / "dvc"), "metrics", "show"], project).stdout
+    assert "N1_test_acc" in metrics
+    status = run([str(BIN / "dvc"), "status"], project).stdout
+    assert "up to date" in status.lower()
+    remote = tmp_path / "remote"
+    run([str(BIN / "dvc"), "remote", "add", "-d", "local", str(remote)], project)
+    run([str(BIN / "dvc"), "push"], project)
+    report = (project / "reports/smoke/report.html").read_bytes()
+    shutil.rmtree(project / "reports/smoke")
+    shutil.rmtree(project / ".dvc/cache")
+    run([str(BIN / "dvc"), "pull"], project)
+    assert (project / "reports/smoke/report.html").read_bytes() == report
