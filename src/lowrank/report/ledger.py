@@ -1,0 +1,176 @@
+"""The claims ledger: every quantitative claim of the sources beside our measurement.
+
+Verdicts are computed, never typed: the measured mean over seeds with a 95% bootstrap
+interval is compared with the paper's value within the claim's tolerance. Claims about
+studies this scale did not run say so; claims whose number or selector was lost in the
+source text are "not comparable", with our values shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lowrank.config import read_yaml
+from lowrank.errors import UserError
+
+REPRODUCED = "reproduced"
+BETTER = "reproduced with a better result"
+NOT_REPRODUCED = "not reproduced"
+NOT_COMPARABLE = "not comparable"
+NOT_RUN = "not run at this scale"
+VERDICTS = (REPRODUCED, BETTER, NOT_REPRODUCED, NOT_COMPARABLE, NOT_RUN)
+UNIT_SCALE = {("fraction", "percent"): 100.0, ("percent", "fraction"): 0.01}
+CLAIM_KEYS = {"id", "source", "location", "claim", "paper_value", "unit", "metric", "selector",
+              "tolerance", "tolerance_reason", "better", "notes"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ledger line, as shown in the report and written to claims_ledger.csv."""
+
+    id: str
+    source: str
+    location: str
+    claim: str
+    paper: str
+    ours: str
+    verdict: str
+    reason: str
+    protocol: str
+    link: str
+
+
+def load_claims(path: str | Path, metrics: dict) -> list[dict]:
+    """Read claims.yaml; every claim must name a metric of the results schema."""
+    claims = read_yaml(path)
+    ids = set()
+    for claim in claims:
+        missing = CLAIM_KEYS - set(claim)
+        if missing:
+            raise UserError(f"{path}: claim {claim.get('id', '?')} lacks {sorted(missing)}")
+        if claim["id"] in ids:
+            raise UserError(f"{path}: duplicate claim id {claim['id']}")
+        ids.add(claim["id"])
+        if claim["metric"] not in metrics:
+            raise UserError(f"{path}: claim {claim['id']}: unknown metric {claim['metric']}")
+    return claims
+
+
+def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the mean over seeds (a point when there is one seed)."""
+    data = np.asarray(values, dtype=float)
+    if len(data) == 1:
+        return float(data[0]), float(data[0])
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), (n, len(data)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _matches(frame: pd.DataFrame, selector: dict) -> pd.DataFrame:
+    out = frame
+    for key, value in selector.items():
+        if key not in out.columns:
+            return out.iloc[0:0]
+        wanted = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        out = out[out[key].astype(str).isin(wanted)]
+    return out
+
+
+def _fmt(value: float, unit: str) -> str:
+    return f"{value:.4g} {unit}" if unit not in ("fraction", "ratio", "count") else f"{value:.4g}"
+
+
+def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
+    """Ordering claims: does the stated ordering hold in our (seed-mean) numbers?"""
+    if rows.empty:
+        return None
+    mean = rows.groupby([c for c in rows.columns if c not in ("seed", "value", "metric")
+                         and rows[c].notna().any()], dropna=False)["value"].mean().reset_index()
+    if kind == "lorita_lt_n1":
+        cases = held = 0
+        parts = []
+        for keys, group in mean.groupby([c for c in ("depth", "method") if c in mean.columns]):
+            by_n = dict(zip(group["n_factors"].astype(int), group["value"], strict=True))
+            if 1 not in by_n or len(by_n) < 2:
+                continue
+            best = min(v for n, v in by_n.items() if n > 1)
+            cases += 1
+            held += best < by_n[1]
+            parts.append(f"{'/'.join(map(str, keys))}: N>1 {best:.0f}% vs N=1 {by_n[1]:.0f}%")
+        return (held * 2 > cases, f"holds in {held} of {cases} cases; " + "; ".join(parts))
+    if kind == "faster_with_larger_N":
+        by_n = dict(zip(mean["n_factors"].astype(int), mean["value"], strict=True))
+        ordered = [by_n[n] for n in sorted(by_n)]
+        holds = all(a > b for a, b in zip(ordered, ordered[1:], strict=False))
+        text = ", ".join(f"N={n}: {by_n[n]:.3f}" for n in sorted(by_n))
+        return holds, f"fraction of values above 1% of the largest: {text}"
+    if kind in ("increasing_in_n", "n_gt_1"):
+        by_n = mean.groupby("n_factors")["value"].mean()
+        holds = all(v > 1 for n, v in by_n.items() if int(n) > 1)
+        return holds, ", ".join(f"N={int(n)}: {v:.2f}" for n, v in by_n.items())
+    return None
+
+
+def evaluate(claim: dict, measured: pd.DataFrame, metrics: dict, scale: str,
+             scale_note: str, links: dict) -> Row:
+    spec = metrics[claim["metric"]]
+    selector = dict(claim.get("selector") or {})
+    comparison = selector.pop("comparison", None)
+    rows = measured[measured["metric"] == claim["metric"]] if len(measured) else measured
+    paper = ("n/a (qualitative)" if claim["paper_value"] is None
+             else _fmt(claim["paper_value"], claim["unit"]))
+    protocol = "; ".join(p for p in (claim.get("notes") or "", scale_note) if p)
+
+    def row(ours: str, verdict: str, reason: str) -> Row:
+        return Row(claim["id"], claim["source"], claim["location"], claim["claim"], paper,
+                   ours, verdict, reason, protocol, links.get(spec["study"], ""))
+
+    if not spec.get("produced") or rows.empty:
+        why = ("this study is not built yet" if not spec.get("produced")
+               else f"not in the {scale} plan")
+        return row("", NOT_RUN, f"{spec['study']}: {why}")
+    lost = [k for k, v in selector.items() if v is None]
+    concrete = {k: v for k, v in selector.items() if v is not None}
+    matched = _matches(rows, concrete)
+    if matched.empty:
+        return row("", NOT_RUN, f"no result for {concrete} at the {scale} scale")
+    if comparison:
+        result = _comparison(str(comparison), matched)
+        if result is None:
+            return row("", NOT_COMPARABLE, f"ordering '{comparison}' has no rule yet")
+        holds, text = result
+        return row(text, REPRODUCED if holds else NOT_REPRODUCED,
+                   f"ordering '{comparison}' {'holds' if holds else 'does not hold'}")
+    factor = UNIT_SCALE.get((spec["unit"], claim["unit"]), 1.0)
+    if lost or matched.groupby([k for k in spec["keys"] if k in matched.columns]).ngroups > 1:
+        parts = [f"{_describe(g, spec['keys'])}: {factor * g['value'].mean():.4g}"
+                 for _, g in matched.groupby([k for k in spec["keys"] if k in matched.columns])]
+        return row("; ".join(parts), NOT_COMPARABLE,
+                   f"the source lost {', '.join(lost) or 'a selector'}; all matching values shown")
+    values = [factor * v for v in matched["value"]]
+    mean = float(np.mean(values))
+    lo, hi = bootstrap_ci(values)
+    ours = f"{_fmt(mean, claim['unit'])} [{lo:.4g}, {hi:.4g}] (n={len(values)})"
+    if claim["paper_value"] is None:
+        return row(ours, NOT_COMPARABLE, "the source gives no number")
+    diff = mean - claim["paper_value"]
+    if abs(diff) <= claim["tolerance"]:
+        return row(ours, REPRODUCED, f"|diff| {abs(diff):.3g} <= tolerance {claim['tolerance']}")
+    better = diff > 0 if claim["better"] == "higher" else diff < 0
+    verdict = BETTER if better else NOT_REPRODUCED
+    return row(ours, verdict, f"diff {diff:+.3g} beyond tolerance {claim['tolerance']}")
+
+
+def _describe(group: pd.DataFrame, keys: list[str]) -> str:
+    first = group.iloc[0]
+    return ", ".join(f"{k}={first[k]}" for k in keys if k in group.columns)
+
+
+def ledger(claims: list[dict], measured: pd.DataFrame, metrics: dict, scale: str,
+           scale_note: str, links: dict) -> pd.DataFrame:
+    rows = [evaluate(c, measured, metrics, scale, scale_note, links) for c in claims]
+    return pd.DataFrame([r.__dict__ for r in rows])
