@@ -81,7 +81,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     params, block = _load(args)
     results = Path(params["results_dir"]) / params["scale"]
-    html = build_report(params, block, results, Path(args.out))
+    root = Path(args.params).resolve().parent
+    html = build_report(params, block, results, Path(args.out), root)
     print(f"wrote {html}")
 
 

@@ -8,6 +8,8 @@ rule report:
         expand(f"{FCN}/{{config}}/{{name}}", config=FCN_CONFIGS,
                name=["summary.json", "sweep.csv", "spectra.json"]),
         f"{FCN}/flops.csv",
+        "claims.yaml",
+        "workflow/schemas/metrics.yaml",
     output:
         html=f"reports/{SCALE}/report.html",
         metrics=f"{RES}/metrics.json",

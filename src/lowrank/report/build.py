@@ -10,9 +10,11 @@ import jinja2
 import pandas as pd
 
 from lowrank.atomic import write_json, write_text, write_with
+from lowrank.config import read_yaml
 from lowrank.errors import UserError
 from lowrank.provenance import git_commit, versions
-from lowrank.report import figures, tables
+from lowrank.report import figures, ledger, tables
+from lowrank.report.measured import fcn_measurements
 from lowrank.report.paper_values import FCN10_GSVT_ZERO_DROP, SOURCE
 
 
@@ -60,17 +62,56 @@ def headline_metrics(t1: pd.DataFrame, summary: pd.DataFrame) -> dict:
     return out
 
 
-def build_report(params: dict, block: dict, results: Path, out: Path) -> Path:
+# Where each study's evidence sits in the report; studies not built yet link to that list.
+SECTION = {"lorita_fcn": "#lorita-fcn"}
+STUDY_TITLES = {
+    "lorita_cnn": "LoRITa on CNNs (VGG13, ResNet18; CIFAR-10/100)",
+    "lorita_vit": "LoRITa on ViTs (CIFAR-10)",
+    "structured": "LoRITa vs structured pruning (ResNet20, VGG16; Tables 3-4)",
+    "toeplitz": "Post-hoc SVD of 5x5 filters and the Toeplitz convolution (seed 001)",
+    "tucker_posthoc": "Post-hoc Tucker with fine-tuning (seed 002)",
+    "tucker_trained": "Tucker-factorized convolution trained from scratch (seed 003)",
+    "rankconv": "Rank-constrained convolution training (seed 000)",
+}
+
+
+def scale_note(scale: str, cfg: dict, train_images: int) -> str:
+    """The protocol difference every verdict at this scale carries."""
+    if scale == "paper":
+        return ""
+    return (
+        f"{scale} scale: {cfg['epochs']} epoch(s), {len(cfg['seeds'])} seed(s), weight decay "
+        f"{cfg['weight_decays']}, {train_images} training images; the paper trains longer"
+    )
+
+
+def build_report(params: dict, block: dict, results: Path, out: Path, root: Path) -> Path:
     t0 = time.perf_counter()
     cfg = block["lorita_fcn"]
     summaries, sweep, spectra, flops = collect(results, cfg)
+    metric_schema = read_yaml(root / "workflow/schemas/metrics.yaml")
+    claims = ledger.load_claims(root / "claims.yaml", metric_schema)
+    measured = fcn_measurements(summaries, sweep, spectra, cfg["drop_tolerance"])
+    links = {
+        study: SECTION.get(study, "#not-built")
+        for study in {m["study"] for m in metric_schema.values()}
+    }
+    note = scale_note(params["scale"], cfg, summaries[0]["train_images"])
+    claims_table = ledger.ledger(claims, measured, metric_schema, params["scale"], note, links)
+    counts = {v: int((claims_table["verdict"] == v).sum()) for v in ledger.VERDICTS}
     checksum = summaries[0]["provenance"]["dataset_checksum"]
     t1 = tables.table1(summaries)
     summary = tables.compression_summary(sweep, cfg["drop_tolerance"])
     verdicts = tables.verdict_lorita_compresses_better(summary)
 
     table_dir, fig_dir = out / "tables", out / "figures"
-    named = {"table1_fcn_accuracy": t1, "fcn_compression_summary": summary, "fcn_flops": flops}
+    named = {
+        "claims_ledger": claims_table,
+        "measured_metrics": measured,
+        "table1_fcn_accuracy": t1,
+        "fcn_compression_summary": summary,
+        "fcn_flops": flops,
+    }
     for name, frame in named.items():
         write_with(table_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
         write_text(table_dir / f"{name}.md", tables.to_markdown(frame))
@@ -100,6 +141,11 @@ def build_report(params: dict, block: dict, results: Path, out: Path) -> Path:
     )
     total_train = sum(r["train_seconds"] for s in summaries for r in s["runs"])
     html = env.get_template("report.html.j2").render(
+        ledger=claims_table.to_dict("records"),
+        counts=counts,
+        n_claims=len(claims_table),
+        not_built=STUDY_TITLES,
+        verdict_class=ledger.VERDICT_CLASS,
         scale=params["scale"],
         cfg=cfg,
         checksum=checksum,

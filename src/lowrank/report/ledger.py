@@ -23,9 +23,28 @@ NOT_REPRODUCED = "not reproduced"
 NOT_COMPARABLE = "not comparable"
 NOT_RUN = "not run at this scale"
 VERDICTS = (REPRODUCED, BETTER, NOT_REPRODUCED, NOT_COMPARABLE, NOT_RUN)
+VERDICT_CLASS = dict(
+    zip(
+        VERDICTS,
+        ("v-reproduced", "v-better", "v-not-reproduced", "v-not-comparable", "v-not-run"),
+        strict=True,
+    )
+)
 UNIT_SCALE = {("fraction", "percent"): 100.0, ("percent", "fraction"): 0.01}
-CLAIM_KEYS = {"id", "source", "location", "claim", "paper_value", "unit", "metric", "selector",
-              "tolerance", "tolerance_reason", "better", "notes"}
+CLAIM_KEYS = {
+    "id",
+    "source",
+    "location",
+    "claim",
+    "paper_value",
+    "unit",
+    "metric",
+    "selector",
+    "tolerance",
+    "tolerance_reason",
+    "better",
+    "notes",
+}
 
 
 @dataclass(frozen=True)
@@ -70,13 +89,20 @@ def bootstrap_ci(values: list[float], n: int = 10_000, seed: int = 0) -> tuple[f
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def _key(value) -> str:
+    """Compare selector values as text, with 8.0 (a column holding NaNs) equal to 8."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
 def _matches(frame: pd.DataFrame, selector: dict) -> pd.DataFrame:
     out = frame
     for key, value in selector.items():
         if key not in out.columns:
             return out.iloc[0:0]
-        wanted = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        out = out[out[key].astype(str).isin(wanted)]
+        wanted = {_key(v) for v in (value if isinstance(value, list) else [value])}
+        out = out[out[key].map(_key).isin(wanted)]
     return out
 
 
@@ -88,8 +114,18 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
     """Ordering claims: does the stated ordering hold in our (seed-mean) numbers?"""
     if rows.empty:
         return None
-    mean = rows.groupby([c for c in rows.columns if c not in ("seed", "value", "metric")
-                         and rows[c].notna().any()], dropna=False)["value"].mean().reset_index()
+    mean = (
+        rows.groupby(
+            [
+                c
+                for c in rows.columns
+                if c not in ("seed", "value", "metric") and rows[c].notna().any()
+            ],
+            dropna=False,
+        )["value"]
+        .mean()
+        .reset_index()
+    )
     if kind == "lorita_lt_n1":
         cases = held = 0
         parts = []
@@ -108,30 +144,49 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
         holds = all(a > b for a, b in zip(ordered, ordered[1:], strict=False))
         text = ", ".join(f"N={n}: {by_n[n]:.3f}" for n in sorted(by_n))
         return holds, f"fraction of values above 1% of the largest: {text}"
-    if kind in ("increasing_in_n", "n_gt_1"):
-        by_n = mean.groupby("n_factors")["value"].mean()
-        holds = all(v > 1 for n, v in by_n.items() if int(n) > 1)
-        return holds, ", ".join(f"N={int(n)}: {v:.2f}" for n, v in by_n.items())
+    if kind == "increasing_in_n":
+        by_n = mean.groupby("n_factors")["value"].mean().sort_index()
+        ordered = [1.0, *by_n.tolist()]  # the ratio is 1 at N = 1 by definition
+        holds = all(a < b for a, b in zip(ordered, ordered[1:], strict=False))
+        text = ", ".join(f"N={int(n)}: {v:.2f}x" for n, v in by_n.items())
+        return holds, f"seconds per epoch relative to N=1: {text}"
     return None
 
 
-def evaluate(claim: dict, measured: pd.DataFrame, metrics: dict, scale: str,
-             scale_note: str, links: dict) -> Row:
+def evaluate(
+    claim: dict, measured: pd.DataFrame, metrics: dict, scale: str, scale_note: str, links: dict
+) -> Row:
     spec = metrics[claim["metric"]]
     selector = dict(claim.get("selector") or {})
     comparison = selector.pop("comparison", None)
     rows = measured[measured["metric"] == claim["metric"]] if len(measured) else measured
-    paper = ("n/a (qualitative)" if claim["paper_value"] is None
-             else _fmt(claim["paper_value"], claim["unit"]))
+    paper = (
+        "n/a (qualitative)"
+        if claim["paper_value"] is None
+        else _fmt(claim["paper_value"], claim["unit"])
+    )
     protocol = "; ".join(p for p in (claim.get("notes") or "", scale_note) if p)
 
     def row(ours: str, verdict: str, reason: str) -> Row:
-        return Row(claim["id"], claim["source"], claim["location"], claim["claim"], paper,
-                   ours, verdict, reason, protocol, links.get(spec["study"], ""))
+        return Row(
+            claim["id"],
+            claim["source"],
+            claim["location"],
+            claim["claim"],
+            paper,
+            ours,
+            verdict,
+            reason,
+            protocol,
+            links.get(spec["study"], ""),
+        )
 
     if not spec.get("produced") or rows.empty:
-        why = ("this study is not built yet" if not spec.get("produced")
-               else f"not in the {scale} plan")
+        why = (
+            "this study is not built yet"
+            if not spec.get("produced")
+            else f"not in the {scale} plan"
+        )
         return row("", NOT_RUN, f"{spec['study']}: {why}")
     lost = [k for k, v in selector.items() if v is None]
     concrete = {k: v for k, v in selector.items() if v is not None}
@@ -143,14 +198,22 @@ def evaluate(claim: dict, measured: pd.DataFrame, metrics: dict, scale: str,
         if result is None:
             return row("", NOT_COMPARABLE, f"ordering '{comparison}' has no rule yet")
         holds, text = result
-        return row(text, REPRODUCED if holds else NOT_REPRODUCED,
-                   f"ordering '{comparison}' {'holds' if holds else 'does not hold'}")
+        return row(
+            text,
+            REPRODUCED if holds else NOT_REPRODUCED,
+            f"ordering '{comparison}' {'holds' if holds else 'does not hold'}",
+        )
     factor = UNIT_SCALE.get((spec["unit"], claim["unit"]), 1.0)
     if lost or matched.groupby([k for k in spec["keys"] if k in matched.columns]).ngroups > 1:
-        parts = [f"{_describe(g, spec['keys'])}: {factor * g['value'].mean():.4g}"
-                 for _, g in matched.groupby([k for k in spec["keys"] if k in matched.columns])]
-        return row("; ".join(parts), NOT_COMPARABLE,
-                   f"the source lost {', '.join(lost) or 'a selector'}; all matching values shown")
+        parts = [
+            f"{_describe(g, spec['keys'])}: {factor * g['value'].mean():.4g}"
+            for _, g in matched.groupby([k for k in spec["keys"] if k in matched.columns])
+        ]
+        return row(
+            "; ".join(parts),
+            NOT_COMPARABLE,
+            f"the source lost {', '.join(lost) or 'a selector'}; all matching values shown",
+        )
     values = [factor * v for v in matched["value"]]
     mean = float(np.mean(values))
     lo, hi = bootstrap_ci(values)
@@ -170,7 +233,13 @@ def _describe(group: pd.DataFrame, keys: list[str]) -> str:
     return ", ".join(f"{k}={first[k]}" for k in keys if k in group.columns)
 
 
-def ledger(claims: list[dict], measured: pd.DataFrame, metrics: dict, scale: str,
-           scale_note: str, links: dict) -> pd.DataFrame:
+def ledger(
+    claims: list[dict],
+    measured: pd.DataFrame,
+    metrics: dict,
+    scale: str,
+    scale_note: str,
+    links: dict,
+) -> pd.DataFrame:
     rows = [evaluate(c, measured, metrics, scale, scale_note, links) for c in claims]
     return pd.DataFrame([r.__dict__ for r in rows])
