@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv study test lint format dry-run clean-results
+.PHONY: venv study test lint format dry-run browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,7 +18,14 @@ venv: $(STAMP)
 study: venv  ## run the study at the scale in params.yaml (default quick) -> reports/report.html
 	$(VENV)/bin/snakemake --cores $(CORES)
 
-test: venv  ## lint, then the whole test suite; pytest's "no tests collected" (5) is a failure
+browser-deps:  ## Debian's chromium + chromium-driver for the report's browser test
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q chromium chromium-driver >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	else echo "the browser test needs: sudo apt-get install chromium chromium-driver" >&2; exit 1; fi
+
+test: venv browser-deps  ## lint, then the whole test suite; pytest's "no tests collected" (5) is a failure
 	$(VENV)/bin/ruff check src tests
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc

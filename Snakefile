@@ -12,6 +12,7 @@ from lowrank.config import params_hash, read_yaml, validate  # noqa: E402
 from lowrank.errors import UserError  # noqa: E402
 
 configfile: "params.yaml"
+report: "workflow/report/workflow.rst"
 
 try:
     validate(config, read_yaml(ROOT / "workflow/schemas/params.schema.yaml"))

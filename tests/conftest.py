@@ -123,3 +123,13 @@ def real_mnist_dir() -> Path:
     params = load_params(REPO / "params.yaml")
     fetch_mnist(data_dir, params["datasets"]["mnist"]["sources"], timeout=30)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_project(tmp_path_factory, real_mnist_dir) -> Path:
+    """The whole study at smoke scale, run once by Snakemake in a temporary copy."""
+    from test_workflow import BIN, make_project, run
+
+    project = make_project(tmp_path_factory.mktemp("smoke") / "p", real_mnist_dir)
+    run([str(BIN / "snakemake"), "--cores", "2"], project)
+    return project

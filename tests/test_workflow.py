@@ -17,7 +17,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PROJECT_FILES = ("Snakefile", "workflow", "src", "envs", "params.yaml", "dvc.yaml", "profiles")
+PROJECT_FILES = (
+    "Snakefile",
+    "workflow",
+    "src",
+    "envs",
+    "params.yaml",
+    "dvc.yaml",
+    "profiles",
+    "claims.yaml",
+)
 
 
 def env() -> dict:
@@ -61,9 +70,8 @@ def run(cmd: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedPr
 
 
 @pytest.mark.e2e
-def test_smoke_study_end_to_end(tmp_path, real_mnist_dir):
-    project = make_project(tmp_path / "p", real_mnist_dir)
-    run([str(BIN / "snakemake"), "--cores", "2"], project)
+def test_smoke_study_end_to_end(smoke_project):
+    project = smoke_project
     html = (project / "reports/report.html").read_text()
     assert html == (project / "reports/smoke/report.html").read_text()
     assert "MNIST" in html and "smoke" in html
@@ -82,8 +90,14 @@ def test_smoke_study_end_to_end(tmp_path, real_mnist_dir):
     assert "N1_test_acc" in metrics["FCN-6"]
     summary = json.loads((project / "results/smoke/lorita_fcn/fcn6_N1/summary.json").read_text())
     assert summary["provenance"]["dataset_checksum"].startswith("sha256:f11bb9e4")
+    ledger = pd.read_csv(project / "reports/smoke/tables/claims_ledger.csv")
+    fcn_acc = ledger[ledger["id"].str.startswith("s004-t1-fcn6-n")]
+    assert len(fcn_acc) == 3 and (fcn_acc["verdict"] != "not run at this scale").sum() == 2
+    assert ledger["id"].iloc[0] in html and html.index('id="ledger"') < html.index("Table 1:")
     again = run([str(BIN / "snakemake"), "--cores", "2"], project)
     assert "Nothing to be done" in again.stdout + again.stderr
+    run([str(BIN / "snakemake"), "--report", "report.zip"], project)
+    assert (project / "report.zip").stat().st_size > 10_000
 
 
 def test_dry_run_plans_every_scale_quickly_with_few_jobs(tmp_path, real_mnist_dir):
@@ -105,6 +119,8 @@ def test_dvc_repro_metrics_and_remote_round_trip(tmp_path, real_mnist_dir):
     assert (project / "reports/smoke/report.html").is_file()
     metrics = run([str(BIN / "dvc"), "metrics", "show"], project).stdout
     assert "N1_test_acc" in metrics
+    plots = run([str(BIN / "dvc"), "plots", "show", "-o", str(tmp_path / "plots")], project)
+    assert (tmp_path / "plots/index.html").is_file(), plots.stdout
     status = run([str(BIN / "dvc"), "status"], project).stdout
     assert "up to date" in status.lower()
     remote = tmp_path / "remote"

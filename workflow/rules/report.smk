@@ -12,6 +12,12 @@ rule report:
         "workflow/schemas/metrics.yaml",
     output:
         html=f"reports/{SCALE}/report.html",
+        truncation=report(f"reports/{SCALE}/figures/fcn_truncation_curves.png",
+                          caption="../report/fcn_truncation.rst", category="LoRITa FCN"),
+        spectra=report(f"reports/{SCALE}/figures/fcn_spectra.png",
+                       caption="../report/fcn_spectra.rst", category="LoRITa FCN"),
+        ledger=report(f"reports/{SCALE}/tables/claims_ledger.csv",
+                      caption="../report/claims_ledger.rst", category="Claims ledger"),
         metrics=f"{RES}/metrics.json",
         plots=f"{RES}/plots/truncation.csv",
     params:

@@ -241,5 +241,7 @@ def ledger(
     scale_note: str,
     links: dict,
 ) -> pd.DataFrame:
+    """All claims, the ones measured at this scale first, then by source."""
     rows = [evaluate(c, measured, metrics, scale, scale_note, links) for c in claims]
+    rows.sort(key=lambda r: (r.verdict == NOT_RUN, r.source))
     return pd.DataFrame([r.__dict__ for r in rows])
