@@ -52,6 +52,7 @@ class Row:
     """One ledger line, as shown in the report and written to claims_ledger.csv."""
 
     id: str
+    metric: str
     source: str
     location: str
     claim: str
@@ -165,11 +166,13 @@ def evaluate(
         if claim["paper_value"] is None
         else _fmt(claim["paper_value"], claim["unit"])
     )
-    protocol = "; ".join(p for p in (claim.get("notes") or "", scale_note) if p)
 
     def row(ours: str, verdict: str, reason: str) -> Row:
+        notes = (claim.get("notes") or "", scale_note if verdict != NOT_RUN else "")
+        protocol = "; ".join(n for n in notes if n)
         return Row(
             claim["id"],
+            claim["metric"],
             claim["source"],
             claim["location"],
             claim["claim"],
