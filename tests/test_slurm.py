@@ -4,13 +4,17 @@ SLURM cluster with slurmdbd (so the plugin's default `sacct` status path is the 
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from slurm_cluster import Cluster
+from test_resume import run_record, train_cmd
 from test_workflow import BIN, env, make_project
 
 TABLES = ("table1_fcn_accuracy", "fcn_compression_summary", "fcn_flops", "claims_ledger")
@@ -58,3 +62,84 @@ def test_smoke_study_through_slurm_equals_the_local_run(
             assert (~timing).sum() > 100
             ours, local = ours[~timing], local[~timing]
         pd.testing.assert_frame_equal(ours, local, check_exact=True)
+
+
+def _job_field(cluster, job: str, name: str) -> str:
+    out = subprocess.run(
+        ["scontrol", "show", "job", job], env=cluster.env, text=True, capture_output=True
+    ).stdout
+    for token in out.split():
+        if token.startswith(name + "="):
+            return token.split("=", 1)[1]
+    return ""
+
+
+@pytest.mark.slurm
+@pytest.mark.e2e
+def test_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path, real_mnist_dir):
+    """`sbatch --requeue` + `scontrol requeue` (what preemption does): the job starts again,
+    resumes from its last checkpoint and ends with the uninterrupted run's metrics."""
+    project = make_project(tmp_path / "p", real_mnist_dir)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["scales"]["smoke"]["lorita_fcn"]["epochs"] = 12
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(
+        train_cmd(project / "reference"),
+        cwd=project,
+        env=env(),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+    out = project / "requeued"
+    job = (
+        subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "--requeue",
+                "--open-mode=append",
+                "-o",
+                str(project / "job.log"),
+                "-D",
+                str(project),
+                "--export=ALL",
+                "-c",
+                "2",
+                "--mem=2000",
+                "--wrap",
+                shlex.join(train_cmd(out)),
+            ],
+            cwd=project,
+            env={**env(), **cluster.env},
+            text=True,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("runs/*/*/checkpoint.pt")):
+        assert time.monotonic() < deadline and not list(out.glob("runs/*/*/run.json"))
+        time.sleep(0.05)
+    subprocess.run(["scontrol", "requeue", job], env=cluster.env, check=True)
+    # a requeued job is held ~2 minutes (EligibleTime = requeue + 121 s): release it once
+    # it is pending again (it passes through COMPLETING first)
+    deadline = time.monotonic() + 240
+    while (state := _job_field(cluster, job, "JobState")) != "COMPLETED":
+        assert time.monotonic() < deadline, state
+        if state == "PENDING" and _job_field(cluster, job, "Reason") == "BeginTime":
+            subprocess.run(
+                ["scontrol", "update", f"jobid={job}", "StartTime=now"],
+                env=cluster.env,
+                check=True,
+                capture_output=True,
+            )
+        time.sleep(0.3)
+    assert _job_field(cluster, job, "Restarts") == "1"
+    assert "resumed from" in (project / "job.log").read_text()
+    a, b = run_record(project / "reference"), run_record(out)
+    assert a["test_acc"] == b["test_acc"]
+    assert [h["val_acc"] for h in a["history"]] == [h["val_acc"] for h in b["history"]]
