@@ -1,6 +1,7 @@
 """The conda environments parse and list every third-party package the code imports."""
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def env_packages(path: Path) -> set[str]:
         if isinstance(dep, dict):
             names |= {d.split("==")[0].split(">=")[0] for d in dep["pip"]}
         else:
-            names.add(dep.split("=")[0].split(">")[0].split("<")[0].strip())
+            names.add(re.split(r"[=<>\[ ]", dep, maxsplit=1)[0].strip())
     return names
 
 
@@ -53,5 +54,11 @@ def test_both_cpu_and_cuda_envs_exist_and_rules_use_them():
         "lowrank-cpu.yaml",
         "lowrank-cuda.yaml",
     }
-    rules = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
-    assert rules.count("conda:") >= 5
+    text = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
+    blocks = re.split(r"^rule ", text, flags=re.M)[1:]
+    python_rules = [b for b in blocks if "{LOWRANK}" in b]
+    assert len(python_rules) >= 5
+    for block in python_rules:  # every rule that runs our code names its environment
+        assert "conda:" in block and "CONDA_ENV" in block, block.split(":")[0]
+    snakefile = (REPO / "Snakefile").read_text()
+    assert 'envs" / f"lowrank-{config.get(\'conda_env\', \'cpu\')}.yaml' in snakefile
