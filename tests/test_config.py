@@ -120,3 +120,12 @@ def test_snakefile_rejects_bad_params_in_one_line(tmp_path):
     lines = [ln for ln in result.stderr.splitlines() if "params.yaml" in ln]
     assert lines and "scales.quick.lorita_fcn.lr" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_dvc_study_stage_tracks_every_training_setting():
+    """A new setting in the schema must reach dvc.yaml, or `dvc repro` would not rerun."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/params.schema.yaml").read_text())
+    keys = set(schema["$defs"]["scale_block"]["properties"]["lorita_fcn"]["properties"])
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["study"]
+    tracked = {p.rsplit(".", 1)[1] for p in stage["params"] if p.startswith("scales.")}
+    assert tracked == keys - {"drop_tolerance"}

@@ -61,4 +61,4 @@ def test_both_cpu_and_cuda_envs_exist_and_rules_use_them():
     for block in python_rules:  # every rule that runs our code names its environment
         assert "conda:" in block and "CONDA_ENV" in block, block.split(":")[0]
     snakefile = (REPO / "Snakefile").read_text()
-    assert 'envs" / f"lowrank-{config.get(\'conda_env\', \'cpu\')}.yaml' in snakefile
+    assert "envs\" / f\"lowrank-{config.get('conda_env', 'cpu')}.yaml" in snakefile

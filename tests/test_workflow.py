@@ -111,7 +111,7 @@ def test_dry_run_plans_every_scale_quickly_with_few_jobs(tmp_path, real_mnist_di
 
 
 @pytest.mark.e2e
-def test_dvc_repro_metrics_and_remote_round_trip(tmp_path, real_mnist_dir):
+def test_dvc_repro_metrics_and_remote_round_trip(tmp_path, real_mnist_dir, smoke_project):
     project = make_project(tmp_path / "p", real_mnist_dir, copy_data=True)
     run(["git", "init", "-q"], project)
     run([str(BIN / "dvc"), "init", "-q"], project)
@@ -131,3 +131,29 @@ def test_dvc_repro_metrics_and_remote_round_trip(tmp_path, real_mnist_dir):
     shutil.rmtree(project / ".dvc/cache")
     run([str(BIN / "dvc"), "pull"], project)
     assert (project / "reports/smoke/report.html").read_bytes() == report
+
+    # dvc repro and snakemake produce the same tables
+    for name in ("table1_fcn_accuracy", "fcn_compression_summary", "fcn_flops"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(project / f"reports/smoke/tables/{name}.csv"),
+            pd.read_csv(smoke_project / f"reports/smoke/tables/{name}.csv"),
+            check_exact=True,
+        )
+
+    # a change to report code reruns the report only, from cached results
+    template = project / "src/lowrank/report/templates/report.html.j2"
+    template.write_text(template.read_text() + "{# a report-only change #}\n")
+    again = run([str(BIN / "dvc"), "repro"], project).stdout
+    assert "Stage 'study' didn't change" in again and "Running stage 'report'" in again
+
+    # an experiment changes one param and is compared with `dvc exp show`
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost"]
+    run([*git, "add", "-A"], project)
+    run([*git, "commit", "-q", "-m", "baseline"], project)
+    exp = run(
+        [str(BIN / "dvc"), "exp", "run", "-S", "scales.smoke.lorita_fcn.drop_tolerance=0.02"],
+        project,
+    ).stdout
+    assert "Running stage 'report'" in exp and "Running stage 'study'" not in exp
+    shown = run([str(BIN / "dvc"), "exp", "show", "--no-pager", "--csv"], project).stdout
+    assert "0.02" in shown
