@@ -90,6 +90,9 @@ def test_smoke_study_end_to_end(smoke_project):
     assert "N1_test_acc" in metrics["FCN-6"]
     summary = json.loads((project / "results/smoke/lorita_fcn/fcn6_N1/summary.json").read_text())
     assert summary["provenance"]["dataset_checksum"].startswith("sha256:f11bb9e4")
+    for sidecar in ("fcn6_N2/sweep.csv.provenance.json", "flops.csv.provenance.json"):
+        record = json.loads((project / "results/smoke/lorita_fcn" / sidecar).read_text())
+        assert {"git_commit", "params_hash", "versions", "device", "wall_seconds"} <= set(record)
     ledger = pd.read_csv(project / "reports/smoke/tables/claims_ledger.csv")
     fcn_acc = ledger[ledger["id"].str.startswith("s004-t1-fcn6-n")]
     assert len(fcn_acc) == 3 and (fcn_acc["verdict"] != "not run at this scale").sum() == 2

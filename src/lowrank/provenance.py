@@ -62,3 +62,12 @@ def stamp(block: dict, seeds: list[int], dataset_checksum: str, wall_seconds: fl
         "wall_seconds": round(wall_seconds, 2),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def write_csv_with_provenance(frame, path: Path, record: dict) -> None:
+    """A results CSV and, beside it, `<name>.provenance.json` (CSV has no place for it)."""
+    from lowrank.atomic import write_json, write_with
+
+    path = Path(path)
+    write_with(path, lambda p: frame.to_csv(p, index=False))
+    write_json(path.with_name(path.name + ".provenance.json"), record)

@@ -6,14 +6,15 @@ FCN, so its inference cost is N-independent until truncation. The table shows bo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
 
-from lowrank.atomic import write_with
 from lowrank.measure.flops import analytic_fcn, ptflops_count
 from lowrank.methods.lorita import collapse, lorita
 from lowrank.models.fcn import fcn
+from lowrank.provenance import stamp, write_csv_with_provenance
 
 INPUT_SHAPE = (1, 28, 28)
 
@@ -42,6 +43,8 @@ def flops_rows(cfg: dict) -> list[dict]:
 
 
 def write_flops_table(cfg: dict, out: Path) -> pd.DataFrame:
+    start = time.perf_counter()
     frame = pd.DataFrame(flops_rows(cfg))
-    write_with(out, lambda p: frame.to_csv(p, index=False))
+    record = stamp(cfg, [], "none (no data: counts from shapes)", time.perf_counter() - start)
+    write_csv_with_provenance(frame, out, record)
     return frame

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lowrank.atomic import write_json, write_with
+from lowrank.atomic import write_json
 from lowrank.data.mnist import load_mnist
 from lowrank.measure.flops import ptflops_count
 from lowrank.methods.lorita import collapse
@@ -24,7 +24,7 @@ from lowrank.methods.truncation import (
     retained_fraction,
     truncate,
 )
-from lowrank.provenance import stamp
+from lowrank.provenance import stamp, write_csv_with_provenance
 from lowrank.train.loop import accuracy
 from lowrank.train.lorita_fcn import load_trained
 
@@ -70,16 +70,12 @@ def sweep_config(train_dir: Path, fractions: list[float], data_dir: str, block: 
                         "base_params": base_params,
                     }
                 )
-    frame = pd.DataFrame(rows)
-    write_with(train_dir / "sweep.csv", lambda p: frame.to_csv(p, index=False))
-    write_json(
-        train_dir / "spectra.json",
-        {
-            "depth": summary["depth"],
-            "n_factors": summary["n_factors"],
-            "spectra": spectra,
-            "provenance": stamp(
-                block["lorita_fcn"], seeds, splits.checksum, time.perf_counter() - t0
-            ),
-        },
-    )
+    record = stamp(block["lorita_fcn"], seeds, splits.checksum, time.perf_counter() - t0)
+    write_csv_with_provenance(pd.DataFrame(rows), train_dir / "sweep.csv", record)
+    spectra_record = {
+        "depth": summary["depth"],
+        "n_factors": summary["n_factors"],
+        "spectra": spectra,
+        "provenance": record,
+    }
+    write_json(train_dir / "spectra.json", spectra_record)
