@@ -145,6 +145,7 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
         counts=counts,
         n_claims=len(claims_table),
         not_built=STUDY_TITLES,
+        scale_note=note,
         verdict_class=ledger.VERDICT_CLASS,
         scale=params["scale"],
         cfg=cfg,

@@ -60,7 +60,8 @@ class Row:
     ours: str
     verdict: str
     reason: str
-    protocol: str
+    protocol: str  # the claim's own protocol differences and caveats
+    scale_protocol: str  # what this scale changes (epochs, seeds), for every measured claim
     link: str
 
 
@@ -168,8 +169,7 @@ def evaluate(
     )
 
     def row(ours: str, verdict: str, reason: str) -> Row:
-        notes = (claim.get("notes") or "", scale_note if verdict != NOT_RUN else "")
-        protocol = "; ".join(n for n in notes if n)
+        scale_protocol = scale_note if verdict != NOT_RUN else ""
         return Row(
             claim["id"],
             claim["metric"],
@@ -180,7 +180,8 @@ def evaluate(
             ours,
             verdict,
             reason,
-            protocol,
+            claim.get("notes") or "",
+            scale_protocol,
             links.get(spec["study"], ""),
         )
 
