@@ -6,10 +6,19 @@ import math
 
 import pandas as pd
 
-from lowrank.report.paper_values import TABLE1_FCN
+
+def paper_table1(claims: list[dict]) -> dict[tuple[int, int], float]:
+    """The paper's Table 1 FCN accuracies, read from the claims ledger (typed once there)."""
+    return {
+        (c["selector"]["depth"], c["selector"]["n_factors"]): c["paper_value"]
+        for c in claims
+        if c["metric"] == "lorita_fcn.test_acc"
+        and c["location"] == "Table 1"
+        and c["paper_value"] is not None
+    }
 
 
-def table1(summaries: list[dict]) -> pd.DataFrame:
+def table1(summaries: list[dict], paper_values: dict[tuple[int, int], float]) -> pd.DataFrame:
     """Test accuracy per depth and N: mean, sd and count over seeds, beside the paper."""
     rows = []
     for s in summaries:
@@ -20,7 +29,7 @@ def table1(summaries: list[dict]) -> pd.DataFrame:
             if len(accs) > 1
             else float("nan")
         )
-        paper = TABLE1_FCN.get(s["depth"], {}).get(s["n_factors"], float("nan"))
+        paper = paper_values.get((s["depth"], s["n_factors"]), float("nan"))
         rows.append(
             {
                 "model": f"FCN-{s['depth']}",
