@@ -1,3 +1,4 @@
+import os
 import shutil
 from pathlib import Path
 
@@ -113,3 +114,14 @@ def test_real_mnist_is_verified_and_has_the_classic_split(real_mnist_dir):
     assert splits.train_y[:5].tolist() == [5, 0, 4, 1, 9]  # the first official labels
     assert splits.test_y[:5].tolist() == [7, 2, 1, 0, 4]
     assert "f11bb9e41d6c1b6c" in splits.checksum or "f68b3c2dcbeaaa9f" in splits.checksum
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    from lowrank.atomic import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "r.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o644
