@@ -26,11 +26,12 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def verify(path: str | os.PathLike, expected: str, algorithm: str) -> None:
+def verify(path: str | os.PathLike, expected: str, algorithm: str, hint: str = "") -> None:
+    """Raise ChecksumMismatch (one line, naming the file) unless `path` has digest `expected`."""
     got = file_digest(path, algorithm)
     if got != expected:
         raise ChecksumMismatch(
-            f"{path}: checksum mismatch ({algorithm} expected {expected}, got {got})"
+            f"{path}: checksum mismatch ({algorithm} expected {expected}, got {got}){hint}"
         )
 
 

@@ -24,7 +24,13 @@ import numpy as np
 import torch
 
 from lowrank.atomic import write_bytes, write_json
-from lowrank.data.download import ChecksumMismatch, describe_failure, download, file_digest
+from lowrank.data.download import (
+    ChecksumMismatch,
+    describe_failure,
+    download,
+    file_digest,
+    verify,
+)
 from lowrank.errors import UserError
 
 IDX_MD5 = {
@@ -56,19 +62,15 @@ def mnist_dir(data_dir: str | Path) -> Path:
 
 def _present_format(folder: Path, sums: Checksums) -> str | None:
     """Which verified format is already on disk ('pkl' or 'idx'), if any."""
+    hint = "; delete it to download again"
     pkl = folder / PKL_NAME
     if pkl.is_file():
-        if file_digest(pkl) != sums.pkl_sha256:
-            raise ChecksumMismatch(
-                f"{pkl}: checksum mismatch (sha256 expected {sums.pkl_sha256}); "
-                "delete it to download again"
-            )
+        verify(pkl, sums.pkl_sha256, "sha256", hint)
         return "pkl"
     idx = [folder / name for name in sums.idx_md5]
     if all(p.is_file() for p in idx):
         for p in idx:
-            if file_digest(p, "md5") != sums.idx_md5[p.name]:
-                raise ChecksumMismatch(f"{p}: checksum mismatch (md5); delete it to download again")
+            verify(p, sums.idx_md5[p.name], "md5", hint)
         return "idx"
     return None
 

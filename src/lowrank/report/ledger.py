@@ -208,10 +208,10 @@ def evaluate(
             f"ordering '{comparison}' {'holds' if holds else 'does not hold'}",
         )
     factor = UNIT_SCALE.get((spec["unit"], claim["unit"]), 1.0)
-    if lost or matched.groupby([k for k in spec["keys"] if k in matched.columns]).ngroups > 1:
+    groups = matched.groupby([k for k in spec["keys"] if k in matched.columns])
+    if lost or groups.ngroups > 1:
         parts = [
-            f"{_describe(g, spec['keys'])}: {factor * g['value'].mean():.4g}"
-            for _, g in matched.groupby([k for k in spec["keys"] if k in matched.columns])
+            f"{_describe(g, spec['keys'])}: {factor * g['value'].mean():.4g}" for _, g in groups
         ]
         return row(
             "; ".join(parts),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lowrank.train.lorita_fcn import selected_runs
+
 DECAY_THRESHOLD = 0.01  # spectrum_decay: share of singular values above 1% of the largest
 
 
@@ -17,9 +19,7 @@ def fcn_measurements(
     rows: list[dict] = []
     epoch_seconds: dict = {}
     for s in summaries:
-        for run in s["runs"]:
-            if run["weight_decay"] != s["selected_weight_decay"]:
-                continue
+        for run in selected_runs(s):
             key = {"depth": s["depth"], "n_factors": s["n_factors"], "seed": run["seed"]}
             rows.append({"metric": "lorita_fcn.test_acc", **key, "value": run["test_acc"]})
             seconds = [h["seconds"] for h in run["history"]]

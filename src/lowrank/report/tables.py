@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from lowrank.train.lorita_fcn import selected_runs
+
 
 def paper_table1(claims: list[dict]) -> dict[tuple[int, int], float]:
     """The paper's Table 1 FCN accuracies, read from the claims ledger (typed once there)."""
@@ -22,7 +24,7 @@ def table1(summaries: list[dict], paper_values: dict[tuple[int, int], float]) ->
     """Test accuracy per depth and N: mean, sd and count over seeds, beside the paper."""
     rows = []
     for s in summaries:
-        accs = [r["test_acc"] for r in s["runs"] if r["weight_decay"] == s["selected_weight_decay"]]
+        accs = [r["test_acc"] for r in selected_runs(s)]
         mean = sum(accs) / len(accs)
         sd = (
             math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1))

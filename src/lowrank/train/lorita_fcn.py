@@ -48,6 +48,11 @@ def load_trained(out: Path, summary: dict, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
+def selected_runs(summary: dict) -> list[dict]:
+    """The runs at the weight decay chosen on validation data: what every table reports."""
+    return [r for r in summary["runs"] if r["weight_decay"] == summary["selected_weight_decay"]]
+
+
 def subset(splits: Splits, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n training images (smoke scale), or all of them."""
     return (splits.train_x[:n], splits.train_y[:n]) if n else (splits.train_x, splits.train_y)
