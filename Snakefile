@@ -32,6 +32,9 @@ PY = "python" if USE_CONDA else sys.executable
 LOWRANK = f"PYTHONPATH={ROOT / 'src'}${{PYTHONPATH:+:$PYTHONPATH}} {PY} -m lowrank.cli"
 CONDA_ENV = str(ROOT / "envs" / f"lowrank-{config.get('conda_env', 'cpu')}.yaml")
 
+# Files each study's report section reads; every workflow/rules/<study>.smk appends to it.
+STUDY_REPORT_INPUTS = []
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/lorita_fcn.smk"
 include: "workflow/rules/report.smk"

@@ -8,6 +8,7 @@ rule report:
         expand(f"{FCN}/{{config}}/{{name}}", config=FCN_CONFIGS,
                name=["summary.json", "sweep.csv", "spectra.json"]),
         f"{FCN}/flops.csv",
+        STUDY_REPORT_INPUTS,
         "claims.yaml",
         "workflow/schemas/metrics.yaml",
     output:
