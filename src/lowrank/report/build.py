@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from lowrank.errors import UserError
 from lowrank.provenance import git_commit, versions
 from lowrank.report import figures, ledger, tables
 from lowrank.report.measured import fcn_measurements
+from lowrank.report.section import DatasetUse, Section
 
 
 def _read_json(path: Path) -> dict:
@@ -61,8 +63,16 @@ def headline_metrics(t1: pd.DataFrame, summary: pd.DataFrame) -> dict:
     return out
 
 
-# Where each study's evidence sits in the report; studies not built yet link to that list.
-SECTION = {"lorita_fcn": "#lorita-fcn"}
+# Each params block beyond lorita_fcn has a report section module, and the metric studies
+# (workflow/schemas/metrics.yaml) whose claims it answers.
+SECTION_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "lorita_cnn": ("lowrank.report.sections.lorita_cnn", ("lorita_cnn",)),
+    "lorita_vit": ("lowrank.report.sections.lorita_vit", ("lorita_vit",)),
+    "structured": ("lowrank.report.sections.structured", ("structured",)),
+    "toeplitz": ("lowrank.report.sections.toeplitz", ("toeplitz",)),
+    "tucker": ("lowrank.report.sections.tucker", ("tucker_posthoc", "tucker_trained")),
+    "rankconv": ("lowrank.report.sections.rankconv", ("rankconv",)),
+}
 STUDY_TITLES = {
     "lorita_cnn": "LoRITa on CNNs (VGG13, ResNet18; CIFAR-10/100)",
     "lorita_vit": "LoRITa on ViTs (CIFAR-10)",
@@ -91,21 +101,49 @@ def scale_note(scale: str, cfg: dict, train_images: int) -> str:
     )
 
 
+def study_sections(
+    block: dict, results: Path, scale: str, out: Path
+) -> list[tuple[Section, tuple]]:
+    """Build the report section of every study this scale runs besides the FCN one."""
+    built = []
+    for key, (module, metric_studies) in SECTION_MODULES.items():
+        if key in block:
+            section = importlib.import_module(module).build(results, block[key], scale, out)
+            built.append((section, metric_studies))
+    return built
+
+
 def build_report(params: dict, block: dict, results: Path, out: Path, root: Path) -> Path:
     t0 = time.perf_counter()
     cfg = block["lorita_fcn"]
     summaries, sweep, spectra, flops = collect(results, cfg)
+    sections = study_sections(block, results, params["scale"], out)
     metric_schema = read_yaml(root / "workflow/schemas/metrics.yaml")
     claims = ledger.load_claims(root / "claims.yaml", metric_schema)
-    measured = fcn_measurements(summaries, sweep, spectra, cfg["drop_tolerance"])
-    links = {
-        study: SECTION.get(study, "#not-built")
-        for study in {m["study"] for m in metric_schema.values()}
-    }
+    measured = pd.concat(
+        [fcn_measurements(summaries, sweep, spectra, cfg["drop_tolerance"])]
+        + [s.measured for s, _ in sections if len(s.measured)],
+        ignore_index=True,
+    )
     note = scale_note(params["scale"], cfg, summaries[0]["train_images"])
-    claims_table = ledger.ledger(claims, measured, metric_schema, params["scale"], note, links)
+    links = {study: "#not-built" for study in {m["study"] for m in metric_schema.values()}}
+    notes = {"lorita_fcn": note}
+    for section, metric_studies in sections:
+        for study in metric_studies:
+            links[study] = f"#{section.anchor}"
+            notes[study] = section.scale_note
+    links["lorita_fcn"] = "#lorita-fcn"
+    built = {study for _, studies in sections for study in studies} | {"lorita_fcn"}
+    not_built = {k: v for k, v in STUDY_TITLES.items() if k not in built}
+    claims_table = ledger.ledger(claims, measured, metric_schema, params["scale"], notes, links)
     counts = {v: int((claims_table["verdict"] == v).sum()) for v in ledger.VERDICTS}
     checksum = summaries[0]["provenance"]["dataset_checksum"]
+    datasets = [DatasetUse("MNIST (real data)", checksum, "LoRITa FCNs (Table 1)")]
+    for section, _ in sections:
+        datasets += [
+            DatasetUse(d.label, d.checksum, f"{section.title}; {d.note}".rstrip("; "))
+            for d in section.datasets
+        ]
     t1 = tables.table1(summaries, tables.paper_table1(claims))
     summary = tables.compression_summary(sweep, cfg["drop_tolerance"])
     verdicts = tables.verdict_lorita_compresses_better(summary)
@@ -146,11 +184,14 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     total_train = sum(r["train_seconds"] for s in summaries for r in s["runs"])
+    total_train += sum(s.train_seconds for s, _ in sections)
     html = env.get_template("report.html.j2").render(
         ledger=claims_table.to_dict("records"),
         counts=counts,
         n_claims=len(claims_table),
-        not_built=STUDY_TITLES,
+        not_built=not_built,
+        sections=[s for s, _ in sections],
+        datasets=datasets,
         scale_note=note,
         verdict_class=ledger.VERDICT_CLASS,
         scale=params["scale"],

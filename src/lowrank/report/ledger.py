@@ -156,7 +156,12 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
 
 
 def evaluate(
-    claim: dict, measured: pd.DataFrame, metrics: dict, scale: str, scale_note: str, links: dict
+    claim: dict,
+    measured: pd.DataFrame,
+    metrics: dict,
+    scale: str,
+    scale_note: str | dict,
+    links: dict,
 ) -> Row:
     spec = metrics[claim["metric"]]
     selector = dict(claim.get("selector") or {})
@@ -169,7 +174,8 @@ def evaluate(
     )
 
     def row(ours: str, verdict: str, reason: str) -> Row:
-        scale_protocol = scale_note if verdict != NOT_RUN else ""
+        note = scale_note.get(spec["study"], "") if isinstance(scale_note, dict) else scale_note
+        scale_protocol = note if verdict != NOT_RUN else ""
         return Row(
             claim["id"],
             claim["metric"],
@@ -208,8 +214,9 @@ def evaluate(
             f"ordering '{comparison}' {'holds' if holds else 'does not hold'}",
         )
     factor = UNIT_SCALE.get((spec["unit"], claim["unit"]), 1.0)
-    groups = matched.groupby([k for k in spec["keys"] if k in matched.columns])
-    if lost or groups.ngroups > 1:
+    keys = [k for k in spec["keys"] if k in matched.columns]
+    groups = matched.groupby(keys) if keys else [((), matched)]
+    if lost or (keys and groups.ngroups > 1):
         parts = [
             f"{_describe(g, spec['keys'])}: {factor * g['value'].mean():.4g}" for _, g in groups
         ]
@@ -242,7 +249,7 @@ def ledger(
     measured: pd.DataFrame,
     metrics: dict,
     scale: str,
-    scale_note: str,
+    scale_note: str | dict,
     links: dict,
 ) -> pd.DataFrame:
     """All claims, the ones measured at this scale first, then by source."""
