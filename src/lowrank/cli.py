@@ -76,6 +76,38 @@ def cmd_flops(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def cmd_rankconv(args: argparse.Namespace) -> None:
+    from lowrank.train.rankconv import parse_rank, train_config, write_strategy
+
+    params, block = _load(args)
+    if "rankconv" not in block:
+        raise UserError(f"params: scale '{params['scale']}' has no 'rankconv' block")
+    import torch
+
+    torch.set_num_threads(block["rankconv"]["threads"])
+    if args.strategy_only:
+        record = write_strategy(block, params["data_dir"], Path(args.out))
+        print(f"strategy {record['strategy']} ({record['how']}) -> {args.out}")
+        return
+    if args.kernel is None or args.rank is None or args.variant is None:
+        raise UserError("rankconv: --kernel, --rank and --variant are required")
+    strategy_file = Path(args.strategy_file) if args.strategy_file else None
+    summary = train_config(
+        block,
+        args.kernel,
+        parse_rank(args.rank),
+        args.variant,
+        params["data_dir"],
+        Path(args.out),
+        strategy_file,
+    )
+    accs = [r["test_acc"] for r in summary["runs"]]
+    print(
+        f"K={args.kernel} rank={args.rank} {args.variant}: test accuracy "
+        f"{min(accs):.4f}..{max(accs):.4f} over {len(accs)} seeds ({summary['dataset_label']})"
+    )
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from lowrank.report.build import build_report
 
@@ -112,6 +144,20 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flops)
+    p = sub.add_parser(
+        "rankconv", help="rank-constrained conv: train every seed of one (K, rank, variant)"
+    )
+    p.add_argument("--kernel", type=int, default=None)
+    p.add_argument("--rank", default=None, help="1..K or 'dense'")
+    p.add_argument("--variant", default=None, help="plain | dropout | batchnorm | both")
+    p.add_argument("--strategy-file", default=None, help="cached strategy.json (strategy auto)")
+    p.add_argument(
+        "--strategy-only",
+        action="store_true",
+        help="only time sequential vs vmap on this device and write the choice to --out",
+    )
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_rankconv)
     p = sub.add_parser("report", help="assemble tables, figures and reports/report.html")
     p.add_argument("--out", default="reports")
     p.set_defaults(func=cmd_report)
