@@ -152,7 +152,84 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
         holds = all(a < b for a, b in zip(ordered, ordered[1:], strict=False))
         text = ", ".join(f"N={int(n)}: {v:.2f}x" for n, v in by_n.items())
         return holds, f"seconds per epoch relative to N=1: {text}"
+    if kind in RANKCONV_RULES:
+        return RANKCONV_RULES[kind](mean)
     return None
+
+
+# Rules of the rank-constrained convolution claims (seed 000). Each case fixes every selector
+# column but the compared one; a trend holds if it holds in most cases, on seed means.
+def _cases(mean: pd.DataFrame, along: str) -> list[pd.DataFrame]:
+    others = [c for c in mean.columns if c not in (along, "value")]
+    return [g for _, g in mean.groupby(others, dropna=False)] if others else [mean]
+
+
+def _label(group: pd.DataFrame, along: str) -> str:
+    return ", ".join(f"{c}={group[c].iloc[0]}" for c in group.columns if c not in (along, "value"))
+
+
+def _trend(mean: pd.DataFrame, along: str, sign: int, corr: bool = False):
+    """Strictly monotone in `along` (or, with corr, positively correlated) in most cases."""
+    cases = held = 0
+    for g in _cases(mean, along):
+        g = g.assign(_x=pd.to_numeric(g[along], errors="coerce")).dropna(subset=["_x"])
+        g = g.sort_values("_x")
+        if g["_x"].nunique() < 2:
+            continue
+        cases += 1
+        v = g["value"].to_numpy(float)
+        held += bool(np.corrcoef(g["_x"], v)[0, 1] > 0 if corr else (sign * np.diff(v) > 0).all())
+    if not cases:
+        return None
+    x = pd.to_numeric(mean[along], errors="coerce")
+    avg = mean.assign(_x=x).dropna(subset=["_x"]).groupby("_x")["value"].mean()
+    text = ", ".join(f"{along} {k:g}: {v:.4g}" for k, v in avg.items())
+    return held * 2 > cases, f"holds in {held} of {cases} cases; mean over cases: {text}"
+
+
+def _dense_vs_low(mean: pd.DataFrame) -> list[tuple[pd.DataFrame, float, float]]:
+    out = []
+    for g in _cases(mean, "rank"):
+        dense = g.loc[g["rank"].map(_key) == "dense", "value"]
+        low = g.loc[g["rank"].map(_key) != "dense", "value"]
+        if len(dense) and len(low):
+            out.append((g, float(low.mean()), float(dense.iloc[0])))
+    return out
+
+
+def _lowrank_lt_dense(mean: pd.DataFrame):
+    pairs = _dense_vs_low(mean)
+    if not pairs:
+        return None
+    held = sum(low < dense for _, low, dense in pairs)
+    parts = [f"{_label(g, 'rank')}: low-rank {lo:.4g} vs dense {d:.4g}" for g, lo, d in pairs]
+    return held * 2 > len(pairs), f"holds in {held} of {len(pairs)} cases; " + "; ".join(parts)
+
+
+def _negative(mean: pd.DataFrame):
+    held = int((mean["value"] < 0).sum())
+    parts = [f"{_label(mean.loc[[i]], '')}: {v:.4g}" for i, v in mean["value"].items()]
+    return held * 2 > len(mean), f"below 0 in {held} of {len(mean)} cases; " + "; ".join(parts)
+
+
+def _advantage_grows(mean: pd.DataFrame):
+    """Dense minus low-rank (mean over low ranks), averaged over the other keys, rises with K."""
+    rows = [{"kernel": g["kernel"].iloc[0], "value": d - lo} for g, lo, d in _dense_vs_low(mean)]
+    adv = pd.DataFrame(rows).groupby("kernel")["value"].mean().sort_index() if rows else None
+    if adv is None or len(adv) < 2:
+        return None
+    holds = bool((np.diff(adv.to_numpy()) > 0).all())
+    return holds, "dense minus low-rank: " + ", ".join(f"K={k}: {v:.4g}" for k, v in adv.items())
+
+
+RANKCONV_RULES = {
+    "increasing_in_kernel": lambda m: _trend(m, "kernel", 1),
+    "decreasing_in_kernel": lambda m: _trend(m, "kernel", -1),
+    "increasing_in_rank": lambda m: _trend(m, "rank", 1, corr=True),
+    "lowrank_lt_dense": _lowrank_lt_dense,
+    "negative": _negative,
+    "lowrank_advantage_grows_with_kernel": _advantage_grows,
+}
 
 
 def evaluate(

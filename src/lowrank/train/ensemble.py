@@ -42,6 +42,7 @@ class EnsembleConfig:
     eval_every: int  # curve checkpoints, in iterations
     eval_images: int  # the fixed test subset the curves are evaluated on (the first images)
     train_eval_images: int  # the fixed training subset for final train accuracy (first images)
+    test_images: int | None = None  # final test accuracy on the first n test images (None: all)
 
 
 @dataclass
@@ -288,7 +289,8 @@ def _finish(model, seed, group, strategy, history, seconds, share, data, cfg) ->
     device = data.test_x.device
     _sync(device)
     t0 = time.perf_counter()
-    test_acc, test_loss = evaluate(model, data.test_x, data.test_y)
+    m = cfg.test_images
+    test_acc, test_loss = evaluate(model, data.test_x[:m], data.test_y[:m])
     _sync(device)
     test_seconds = time.perf_counter() - t0
     n = cfg.train_eval_images

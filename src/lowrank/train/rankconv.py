@@ -46,6 +46,7 @@ RUN_KEYS = (
     "eval_every",
     "eval_images",
     "train_eval_images",
+    "test_images",
 )
 REPORT_KEYS = ("target_acc", "early_iteration")
 
@@ -118,6 +119,7 @@ def ensemble_config(cfg: dict) -> EnsembleConfig:
         eval_every=cfg["eval_every"],
         eval_images=cfg["eval_images"],
         train_eval_images=cfg["train_eval_images"],
+        test_images=cfg["test_images"],
     )
 
 
@@ -269,7 +271,7 @@ def train_config(
         "dataset_label": splits.label,
         "dataset_checksum": splits.checksum,
         "train_images": len(splits.train_x),
-        "test_images": len(splits.test_x),
+        "test_images": len(splits.test_x[: cfg["test_images"]]),
         "run_settings": settings,
         "settings": {k: cfg[k] for k in RUN_KEYS},
         "strategy": decision or {"how": "every seed reused from an earlier run"},
