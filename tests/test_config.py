@@ -127,5 +127,23 @@ def test_dvc_study_stage_tracks_every_training_setting():
     schema = yaml.safe_load((REPO / "workflow/schemas/params.schema.yaml").read_text())
     keys = set(schema["$defs"]["scale_block"]["properties"]["lorita_fcn"]["properties"])
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["study"]
-    tracked = {p.rsplit(".", 1)[1] for p in stage["params"] if p.startswith("scales.")}
+    tracked = {
+        p.rsplit(".", 1)[1] for p in stage["params"] if p.startswith("scales.${scale}.lorita_fcn.")
+    }
     assert tracked == keys - {"drop_tolerance"}
+
+
+def test_dvc_tracks_every_rankconv_setting():
+    """Training settings in the study stage, the report-only ones in the report stage."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/params.schema.yaml").read_text())
+    keys = set(schema["$defs"]["scale_block"]["properties"]["rankconv"]["properties"])
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    prefix = "scales.${scale}.rankconv."
+    tracked = {
+        name: {p.removeprefix(prefix) for p in stages[name]["params"] if p.startswith(prefix)}
+        for name in ("study", "report")
+    }
+    report_only = {"target_acc", "early_iteration"}
+    assert tracked["study"] == keys - report_only
+    assert tracked["report"] == report_only
+    assert {"${results_dir}/${scale}/rankconv": {"persist": True}} in stages["study"]["outs"]

@@ -86,6 +86,8 @@ class RankConv2d(nn.Module):
             self.kernel_size,
             padding=self.padding,
             bias=self.bias is not None,
+            dtype=self.u.dtype,
+            device=self.u.device,
         )
         with torch.no_grad():
             conv.weight.copy_(self.weight())

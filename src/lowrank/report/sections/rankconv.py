@@ -333,8 +333,9 @@ einsum each forward pass), against PyTorch's nn.Conv2d ("dense"). <b>Dataset: {e
 (checksum {e(checksum)}), {e(scale)} scale: {cfg["seeds"]} seeds per configuration,
 {cfg["iterations"]} iterations of batch {cfg["batch_size"]}, {e(cfg["optimizer"])} at lr
 {cfg["lr"]:g}. The slides give no architecture: ours is a small VGG-like CNN (channels
-{e(str(cfg["channels"]))}, then Linear({cfg["hidden"]}) and Linear(classes)); dropout
-{cfg["dropout"]:g} between blocks, batch norm after every convolution. Final test accuracy on
+{e(str(cfg["channels"]))}, then Linear({cfg["hidden"]}) and Linear(classes)). The slides'
+variants: plain; dropout ({cfg["dropout"]:g}) between blocks; batch norm after every
+convolution; both. This scale runs {e(", ".join(cfg["variants"]))}. Final test accuracy on
 {test_set}; curves every {cfg["eval_every"]} iterations on the first {cfg["eval_images"]} test
 images; train accuracy (for the generalization gap) on the first
 {cfg["train_eval_images"]} training images. Target accuracy for "iterations to target":
