@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lowrank.methods.rankconv import RankConv2d, conv_parameters, make_conv
-from lowrank.models.registry import build
 from lowrank.models.rankconv_cnn import RankCNN
+from lowrank.models.registry import build
 
 
 def _double(module: nn.Module) -> nn.Module:
