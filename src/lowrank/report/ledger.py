@@ -170,21 +170,20 @@ def _label(group: pd.DataFrame, along: str) -> str:
 
 def _trend(mean: pd.DataFrame, along: str, sign: int, corr: bool = False):
     """Strictly monotone in `along` (or, with corr, positively correlated) in most cases."""
-    cases = held = 0
+    used = []
     for g in _cases(mean, along):
         g = g.assign(_x=pd.to_numeric(g[along], errors="coerce")).dropna(subset=["_x"])
-        g = g.sort_values("_x")
-        if g["_x"].nunique() < 2:
-            continue
-        cases += 1
+        if g["_x"].nunique() >= 2:
+            used.append(g.sort_values("_x"))
+    if not used:
+        return None
+    held = 0
+    for g in used:
         v = g["value"].to_numpy(float)
         held += bool(np.corrcoef(g["_x"], v)[0, 1] > 0 if corr else (sign * np.diff(v) > 0).all())
-    if not cases:
-        return None
-    x = pd.to_numeric(mean[along], errors="coerce")
-    avg = mean.assign(_x=x).dropna(subset=["_x"]).groupby("_x")["value"].mean()
+    avg = pd.concat(used).groupby("_x")["value"].mean()
     text = ", ".join(f"{along} {k:g}: {v:.4g}" for k, v in avg.items())
-    return held * 2 > cases, f"holds in {held} of {cases} cases; mean over cases: {text}"
+    return held * 2 > len(used), f"holds in {held} of {len(used)} cases; mean over them: {text}"
 
 
 def _dense_vs_low(mean: pd.DataFrame) -> list[tuple[pd.DataFrame, float, float]]:

@@ -159,7 +159,10 @@ def measurements(runs: pd.DataFrame) -> pd.DataFrame:
     if len(low):
         ratio = low["conv_parameters"].to_numpy() / dense_params.loc[low["kernel"]].to_numpy()
         add("rankconv.conv_param_ratio", low, ratio, {"seed": np.nan}, ["kernel", "rank"])
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    if not out:
+        return pd.DataFrame()
+    frame = pd.concat(out, ignore_index=True)
+    return frame.astype({"kernel": "Int64", "seed": "Int64"})  # ints beside missing values
 
 
 def _all(vs: str) -> dict:
