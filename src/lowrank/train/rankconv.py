@@ -96,8 +96,10 @@ def pick_device(cfg: dict) -> torch.device:
     if cfg["device"] == "cuda" and not torch.cuda.is_available():
         raise UserError("params: key 'rankconv.device' is 'cuda' but no CUDA device is available")
     if cfg["device"] == "cuda" or (cfg["device"] == "auto" and torch.cuda.is_available()):
-        # deterministic cuBLAS (torch.use_deterministic_algorithms is on in the CLI)
+        # deterministic cuBLAS where possible; ops without a deterministic CUDA kernel (some
+        # pooling/loss backward passes) warn instead of stopping a GPU job
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
         return torch.device("cuda")
     return torch.device("cpu")
 
