@@ -88,14 +88,18 @@ def _model_device(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 5000
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch: int = 5000,
+    precision: str = "auto",
 ) -> tuple[float, float]:
     """(top-1 accuracy, mean cross-entropy) in eval mode, in large batches on the model's
     device (x and y may live elsewhere; each batch is moved). One sync at the end."""
     was_training = model.training
     model.eval()
     device = _model_device(model)
-    dtype = autocast_dtype("auto", device)
+    dtype = autocast_dtype(precision, device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
     for i in range(0, len(x), batch):
@@ -258,7 +262,7 @@ def _train(make_model, cfg, train_xy, val_xy, checkpoint, log, device: torch.dev
                 f"training diverged: loss {values[bad]} at epoch {epoch + 1}, batch {bad + 1} "
                 f"of {len(values)} (lr {lr:g}); {kept}; try a lower learning rate"
             )
-        val_acc, val_loss = evaluate(model, val_x, val_y)
+        val_acc, val_loss = evaluate(model, val_x, val_y, precision=cfg.precision)
         history.append(
             {
                 "epoch": epoch + 1,
