@@ -1,4 +1,4 @@
-"""The `lowrank` command: fetch, train, sweep, flops, report, validate.
+"""The `lowrank` command: fetch, train, sweep, flops, toeplitz, bench, report, validate.
 
 Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
 per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
@@ -76,6 +76,53 @@ def cmd_flops(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _study_out(args: argparse.Namespace, params: dict, study: str) -> Path:
+    return Path(args.out or Path(params["results_dir"]) / params["scale"] / study)
+
+
+def cmd_toeplitz(args: argparse.Namespace) -> None:
+    """Seed 001: train the 2-conv CNN (every epoch kept), or evaluate every epoch per rank."""
+    params, block = _load(args)
+    if "toeplitz" not in block:
+        raise UserError(f"params: scale '{params['scale']}' has no 'toeplitz' block")
+    out = _study_out(args, params, "toeplitz")
+    import torch
+
+    from lowrank.measure.threads import set_blas_threads
+
+    torch.set_num_threads(block["toeplitz"]["threads"])
+    set_blas_threads(block["toeplitz"]["threads"])
+    if args.action == "train":
+        from lowrank.train.toeplitz import train_toeplitz
+
+        summary = train_toeplitz(block, params["data_dir"], out)
+        accs = ", ".join(f"{r['test_acc']:.4f}" for r in summary["runs"])
+        print(f"2-conv CNN on {summary['dataset_label']}: final test accuracy {accs}")
+    else:
+        from lowrank.sweep.toeplitz_sweep import sweep_toeplitz
+
+        sweep_toeplitz(block, params["data_dir"], out)
+        print(f"wrote {out / 'accuracy.csv'} and {out / 'spectra.csv'}")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Timing benchmarks; `lowrank bench toeplitz` times the seed-001 inference methods."""
+    from lowrank.measure.toeplitz_bench import bench_toeplitz
+
+    params, block = _load(args)
+    if "toeplitz" not in block:
+        raise UserError(f"params: scale '{params['scale']}' has no 'toeplitz' block")
+    out = _study_out(args, params, "toeplitz")
+    timing = bench_toeplitz(block, params["data_dir"], out)
+    per_image = timing[timing["protocol"] == "per_image"]
+    for _, row in per_image.iterrows():
+        print(
+            f"{row['method']:>15} rank {row['rank']!s:>4}: {row['median_s']:.3f} s per "
+            f"{row['images']} images ({row['ratio_to_torch']:.2f}x torch)"
+        )
+    print(f"wrote {out / 'timing.csv'} and {out / 'microbench.csv'}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from lowrank.report.build import build_report
 
@@ -112,6 +159,14 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flops)
+    p = sub.add_parser("toeplitz", help="seed 001: train the 2-conv CNN, or sweep its ranks")
+    p.add_argument("action", choices=["train", "sweep"])
+    p.add_argument("--out", default=None, help="default: <results_dir>/<scale>/toeplitz")
+    p.set_defaults(func=cmd_toeplitz)
+    p = sub.add_parser("bench", help="timing benchmarks (toeplitz: seed 001 inference)")
+    p.add_argument("study", choices=["toeplitz"])
+    p.add_argument("--out", default=None, help="default: <results_dir>/<scale>/toeplitz")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("report", help="assemble tables, figures and reports/report.html")
     p.add_argument("--out", default="reports")
     p.set_defaults(func=cmd_report)
