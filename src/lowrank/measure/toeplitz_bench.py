@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lowrank.data.images import load_images
+from lowrank.data.images import ImageSplits
 from lowrank.measure.threads import set_blas_threads
 from lowrank.methods.toeplitz import conv_reg
 from lowrank.methods.toeplitz_net import NumpyNet
 from lowrank.provenance import stamp, write_csv_with_provenance
-from lowrank.sweep.toeplitz_sweep import read_summary
+from lowrank.sweep.toeplitz_sweep import dataset, read_summary
 from lowrank.train.toeplitz import load_epoch
 
 
@@ -155,7 +155,7 @@ def microbench(sizes: dict, repeats: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def bench_toeplitz(block: dict, data_dir: str, out: Path, log=print) -> pd.DataFrame:
+def bench_toeplitz(block: dict, data: str | ImageSplits, out: Path, log=print) -> pd.DataFrame:
     """Time the final-epoch model of the first seed; write timing.csv and microbench.csv."""
     cfg = block["toeplitz"]
     bench = cfg["bench"]
@@ -163,7 +163,7 @@ def bench_toeplitz(block: dict, data_dir: str, out: Path, log=print) -> pd.DataF
     torch.set_num_threads(bench["threads"])
     blas = set_blas_threads(bench["threads"])
     summary = read_summary(out)
-    splits = load_images(cfg["dataset"], data_dir)
+    splits = dataset(cfg, data)
     seed = cfg["seeds"][0]
     model = load_epoch(cfg, splits, out / summary["run_dirs"][str(seed)], cfg["epochs"])
     x = splits.test_x[: cfg["test_images"]].contiguous()

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lowrank.data.images import load_images
+from lowrank.data.images import ImageSplits, load_images
 from lowrank.errors import UserError
 from lowrank.methods.toeplitz_net import NumpyNet, filter_spectra, torch_predict, truncate_convs
 from lowrank.provenance import stamp, write_csv_with_provenance
@@ -110,12 +110,17 @@ def spectra_rows(model: torch.nn.Sequential) -> list[dict]:
     return rows
 
 
-def sweep_toeplitz(block: dict, data_dir: str, out: Path, log=print) -> pd.DataFrame:
-    """Evaluate every epoch of every seed; write accuracy.csv and spectra.csv under `out`."""
+def dataset(cfg: dict, data: str | ImageSplits) -> ImageSplits:
+    return data if isinstance(data, ImageSplits) else load_images(cfg["dataset"], data)
+
+
+def sweep_toeplitz(block: dict, data: str | ImageSplits, out: Path, log=print) -> pd.DataFrame:
+    """Evaluate every epoch of every seed; write accuracy.csv and spectra.csv under `out`.
+    `data` is the data_dir or the already loaded dataset."""
     cfg = block["toeplitz"]
     t0 = time.perf_counter()
     summary = read_summary(out)
-    splits = load_images(cfg["dataset"], data_dir)
+    splits = dataset(cfg, data)
     if splits.checksum != summary["dataset_checksum"]:
         raise UserError(f"{out / 'train.json'}: trained on other data; retrain")
     n_test, n_train = cfg["test_images"], cfg["train_acc_images"]

@@ -117,11 +117,12 @@ def train_seed(cfg: dict, splits: ImageSplits, folder: Path, seed: int, log=prin
     return run
 
 
-def train_toeplitz(block: dict, data_dir: str, out: Path, log=print) -> dict:
-    """Train every seed of the study and write out/train.json (the job's output, last)."""
+def train_toeplitz(block: dict, data: str | ImageSplits, out: Path, log=print) -> dict:
+    """Train every seed of the study and write out/train.json (the job's output, last).
+    `data` is the data_dir or the already loaded dataset."""
     cfg = block["toeplitz"]
     t0 = time.perf_counter()
-    splits = load_images(cfg["dataset"], data_dir)
+    splits = data if isinstance(data, ImageSplits) else load_images(cfg["dataset"], data)
     runs = []
     for seed in cfg["seeds"]:
         log(f"2-conv CNN on {splits.label}, seed {seed}")
