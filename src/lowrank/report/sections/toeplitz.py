@@ -149,6 +149,7 @@ def timing_table(timing: pd.DataFrame, claims: list[dict]) -> pd.DataFrame:
 def _curves_figure(acc: pd.DataFrame, spectra: pd.DataFrame, label: str, scale: str):
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
@@ -159,7 +160,7 @@ def _curves_figure(acc: pd.DataFrame, spectra: pd.DataFrame, label: str, scale: 
     ]
     for (method, rank), part in curves.groupby(["method", "rank"], sort=False):
         mean = part.groupby("epoch")["accuracy"].mean()
-        style = {"color": "black", "lw": 2} if method == "torch" else {}
+        style = {"color": "black", "lw": 1.5, "ls": "--", "zorder": 3} if method == "torch" else {}
         axes[0].plot(
             mean.index,
             mean.values,
@@ -175,9 +176,11 @@ def _curves_figure(acc: pd.DataFrame, spectra: pd.DataFrame, label: str, scale: 
     for layer, part in energy.groupby("layer"):
         axes[1].plot(part["epoch"], part["rank1_energy"], label=f"conv {layer}")
     axes[1].set_xlabel("training epoch")
-    axes[1].set_ylabel("sigma_1^2 / sum sigma_i^2")
+    axes[1].set_ylabel(r"$\sigma_1^2 / \sum_i \sigma_i^2$")
     axes[1].set_title("Share of each 5x5 filter's energy in rank 1 (mean over slices)")
     axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
