@@ -375,14 +375,16 @@ rank-1 energy share of the filters, {e(label)}, {scale} scale">
 final-epoch model: median over the repeats, interquartile range and min-max; threads fixed:
 torch {threads}, NumPy BLAS {e(str(blas))}. <b>per_image</b> passes images one at a time as the
 seed does; <b>batched</b> passes {cfg["bench"]["chunk"]} at a time. Rows marked "scaled" timed a
-prefix of the images and scale linearly. This machine is shared with other jobs, so absolute
-seconds are inflated and noisy; the ratios to PyTorch are what compare with the seed
+prefix of the images and scale linearly. Device: {e(str(bench_prov.get("device", "?")))}.
+Absolute seconds depend on the machine and on the jobs running beside it (this project's machine
+is shared, which inflates them); the ratios to PyTorch are what compare with the seed
 (<code>paper_ratio_to_torch</code>; the seed's seconds are per-image passes on its machine).</p>
 {_html_table(time_table)}
 
 <h3 id="toeplitz-microbench">The seed's Fig. 2: a Python loop vs one large matmul</h3>
 <p>Seconds (median of {cfg["bench"]["repeats"]}) for the seed's <code>conv_reg</code> with a 3x3
-filter and for one float64 matmul; the seed uses a 1002x1002 matrix and 10000x1000x10000, other
+filter and for one float64 matmul, on random normal matrices (no dataset), same threads ({scale}
+scale); the seed uses a 1002x1002 matrix and 10000x1000x10000, other
 scales keep the ratio of multiplications (about 1e4).</p>
 {_html_table(micro_table)}
 """
