@@ -15,6 +15,7 @@ from lowrank.errors import UserError
 
 BUILDERS: dict[str, str] = {
     "fcn": "lowrank.models.fcn:fcn",
+    "twoconv": "lowrank.models.twoconv:twoconv_cnn",
 }
 
 
