@@ -24,8 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lowrank.atomic import write_json
-from lowrank.data.download import ChecksumMismatch, describe_failure, download, file_digest, verify
+from lowrank.data.download import (
+    ChecksumMismatch,
+    describe_failure,
+    download,
+    file_digest,
+    verify,
+    write_manifest,
+)
 from lowrank.errors import UserError
 
 MANIFEST = "MANIFEST.json"
@@ -146,8 +152,7 @@ def fetch_cifar(
         "failed_sources": failures,
         "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_json(folder / MANIFEST, manifest)
-    return manifest
+    return write_manifest(folder / MANIFEST, manifest)
 
 
 # The only globals a CIFAR pickle needs (numpy arrays); anything else is refused, so loading
