@@ -39,6 +39,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/lorita_fcn.smk"
 if "rankconv" in BLOCK:
     include: "workflow/rules/rankconv.smk"
+if "toeplitz" in BLOCK:
+    include: "workflow/rules/toeplitz.smk"
 include: "workflow/rules/report.smk"
 
 

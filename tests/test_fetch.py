@@ -125,3 +125,22 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_fetching_again_keeps_the_manifest_untouched(tmp_path, real_mnist_dir):
+    """A second fetch of verified data must not rewrite the manifest: Snakemake would rerun
+    every job downstream of the data."""
+    import os
+    import shutil
+
+    from lowrank.config import load_params
+    from lowrank.data.mnist import MANIFEST, fetch_mnist
+
+    shutil.copytree(real_mnist_dir / "mnist", tmp_path / "mnist")
+    manifest = tmp_path / "mnist" / MANIFEST
+    os.utime(manifest, (1_000_000, 1_000_000))
+    sources = load_params(Path(__file__).resolve().parents[1] / "params.yaml")["datasets"]["mnist"][
+        "sources"
+    ]
+    fetch_mnist(tmp_path, sources)
+    assert manifest.stat().st_mtime == 1_000_000

@@ -95,7 +95,6 @@ def _block(real_block: dict, **overrides) -> dict:
         strategy="vmap",
         group_size=2,
         probe_iterations=2,
-        device="cpu",
     )
     cfg.update(overrides)
     return {"rankconv": cfg}

@@ -76,7 +76,9 @@ def test_smoke_study_end_to_end(smoke_project):
     assert html == (project / "reports/smoke/report.html").read_text()
     assert "MNIST" in html and "smoke" in html
     assert "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416" in html
-    assert html.count("data:image/png;base64,") == 2  # figures embedded: self-contained
+    figures = list((project / "reports/smoke/figures").glob("*.png"))
+    assert len(figures) >= 3  # FCN truncation and spectra, plus every other study's figures
+    assert html.count("data:image/png;base64,") == len(figures)  # embedded: self-contained
     assert not re.search(r'src="(?!data:)', html)
     table1 = pd.read_csv(project / "reports/smoke/tables/table1_fcn_accuracy.csv")
     assert len(table1) == 2 and table1["test_acc_mean"].between(0.1, 1).all()

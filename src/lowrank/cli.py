@@ -1,4 +1,4 @@
-"""The `lowrank` command: fetch, train, sweep, flops, report, validate.
+"""The `lowrank` command: fetch, train, sweep, flops, toeplitz, bench, report, validate.
 
 Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
 per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
@@ -38,12 +38,22 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    from lowrank.data.mnist import fetch_mnist
-
     params, _ = _load(args)
     data_dir = args.data_dir or params["data_dir"]
-    manifest = fetch_mnist(data_dir, params["datasets"]["mnist"]["sources"])
-    print(f"MNIST ready in {data_dir}/mnist from {manifest['source']}: {manifest['checksum']}")
+    # a missing sources list still accepts a pre-populated data_dir
+    sources = params["datasets"].get(args.dataset, {}).get("sources", [])
+    if args.dataset == "mnist":
+        from lowrank.data.mnist import fetch_mnist
+
+        manifest = fetch_mnist(data_dir, sources)
+    else:
+        from lowrank.data.cifar import fetch_cifar
+
+        manifest = fetch_cifar(args.dataset, data_dir, sources)
+    print(
+        f"{manifest['dataset']} ready in {data_dir}/{args.dataset} from {manifest['source']}: "
+        f"{manifest['checksum']}"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -76,6 +86,58 @@ def cmd_flops(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _study_out(args: argparse.Namespace, params: dict, study: str) -> Path:
+    return Path(args.out or Path(params["results_dir"]) / params["scale"] / study)
+
+
+def _run_toeplitz(args: argparse.Namespace, actions: list[str]) -> None:
+    """Seed 001's steps in one process (data loaded once): train, sweep, bench, in order."""
+    params, block = _load(args)
+    if "toeplitz" not in block:
+        raise UserError(f"params: scale '{params['scale']}' has no 'toeplitz' block")
+    cfg = block["toeplitz"]
+    out = _study_out(args, params, "toeplitz")
+    import torch
+
+    from lowrank.data.images import load_images
+    from lowrank.measure.threads import set_blas_threads
+
+    torch.set_num_threads(cfg["threads"])
+    set_blas_threads(cfg["threads"])
+    splits = load_images(cfg["dataset"], params["data_dir"])
+    if "train" in actions:
+        from lowrank.train.toeplitz import train_toeplitz
+
+        summary = train_toeplitz(block, splits, out)
+        accs = ", ".join(f"{r['test_acc']:.4f}" for r in summary["runs"])
+        print(f"2-conv CNN on {summary['dataset_label']}: final test accuracy {accs}")
+    if "sweep" in actions:
+        from lowrank.sweep.toeplitz_sweep import sweep_toeplitz
+
+        sweep_toeplitz(block, splits, out)
+        print(f"wrote {out / 'accuracy.csv'} and {out / 'spectra.csv'}")
+    if "bench" in actions:
+        from lowrank.measure.toeplitz_bench import bench_toeplitz
+
+        timing = bench_toeplitz(block, splits, out)  # sets its own thread counts
+        for _, row in timing[timing["protocol"] == "per_image"].iterrows():
+            print(
+                f"{row['method']:>15} rank {row['rank']!s:>4}: {row['median_s']:.3f} s per "
+                f"{row['images']} images, one at a time ({row['ratio_to_torch']:.2f}x torch)"
+            )
+        print(f"wrote {out / 'timing.csv'} and {out / 'microbench.csv'}")
+
+
+def cmd_toeplitz(args: argparse.Namespace) -> None:
+    """Seed 001: train the 2-conv CNN (every epoch kept), test every epoch per rank, time."""
+    _run_toeplitz(args, args.actions)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Timing benchmarks; `lowrank bench toeplitz` times the seed-001 inference methods."""
+    _run_toeplitz(args, ["bench"])
+
+
 def cmd_rankconv(args: argparse.Namespace) -> None:
     from lowrank.train.rankconv import parse_rank, train_config, write_strategy
 
@@ -86,7 +148,9 @@ def cmd_rankconv(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(block["rankconv"]["threads"])
     if args.strategy_only:
-        record = write_strategy(block, params["data_dir"], Path(args.out))
+        record = write_strategy(
+            block, params["data_dir"], Path(args.out), device_param=params["device"]
+        )
         print(f"strategy {record['strategy']} ({record['how']}) -> {args.out}")
         return
     if args.kernel is None or args.rank is None or args.variant is None:
@@ -100,6 +164,7 @@ def cmd_rankconv(args: argparse.Namespace) -> None:
         params["data_dir"],
         Path(args.out),
         strategy_file,
+        device_param=params["device"],
     )
     accs = [r["test_acc"] for r in summary["runs"]]
     print(
@@ -130,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check params.yaml against its schema")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("fetch", help="download and verify a dataset")
-    p.add_argument("dataset", choices=["mnist"])
+    p.add_argument("dataset", choices=["mnist", "cifar10", "cifar100"])
     p.add_argument("--data-dir", default=None, help="override the params' data_dir")
     p.set_defaults(func=cmd_fetch)
     p = sub.add_parser("train", help="train every seed and weight decay of one configuration")
@@ -144,6 +209,14 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flops)
+    p = sub.add_parser("toeplitz", help="seed 001: train the 2-conv CNN, sweep ranks, time")
+    p.add_argument("actions", nargs="+", choices=["train", "sweep", "bench"])
+    p.add_argument("--out", default=None, help="default: <results_dir>/<scale>/toeplitz")
+    p.set_defaults(func=cmd_toeplitz)
+    p = sub.add_parser("bench", help="timing benchmarks (toeplitz: seed 001 inference)")
+    p.add_argument("study", choices=["toeplitz"])
+    p.add_argument("--out", default=None, help="default: <results_dir>/<scale>/toeplitz")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser(
         "rankconv", help="rank-constrained conv: train every seed of one (K, rank, variant)"
     )

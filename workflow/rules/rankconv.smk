@@ -6,10 +6,11 @@ RC_CFG = BLOCK["rankconv"]
 RC_THREADS = RC_CFG["threads"]
 # Everything a run depends on (report-only keys excluded), so changing target_acc reruns
 # only the report; adding seeds reruns the jobs, which reuse their finished seeds.
-RC_HASH = params_hash({k: v for k, v in RC_CFG.items()
-                       if k not in ("target_acc", "early_iteration")})
-RC_PROBE_HASH = params_hash({k: v for k, v in RC_CFG.items()
-                             if k not in ("target_acc", "early_iteration", "seeds")})
+RC_HASH = params_hash([{k: v for k, v in RC_CFG.items()
+                        if k not in ("target_acc", "early_iteration")}, config["device"]])
+RC_PROBE_HASH = params_hash([{k: v for k, v in RC_CFG.items()
+                              if k not in ("target_acc", "early_iteration", "seeds")},
+                             config["device"]])
 
 
 def _rc_configs():
@@ -23,9 +24,9 @@ def _rc_configs():
 
 
 RC_CONFIGS = _rc_configs()
-# MNIST comes from fetch_mnist; other datasets (CIFAR-10 at paper scale) from their own
-# fetch rule, wired by whoever adds that dataset's loader.
-RC_DATA = rules.fetch_mnist.output if RC_CFG["dataset"].startswith("mnist") else []
+# The fetch rule of the dataset: fetch_mnist for mnist/mnist32, fetch_cifar10 for cifar10.
+RC_DATA = (rules.fetch_mnist.output if RC_CFG["dataset"].startswith("mnist")
+           else getattr(rules, "fetch_" + RC_CFG["dataset"].removesuffix("_gray")).output)
 RC_STRATEGY = [f"{RC}/strategy.json"] if RC_CFG["strategy"] == "auto" else []
 
 wildcard_constraints:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from lowrank.atomic import atomic_path
+from lowrank.atomic import atomic_path, write_json
 from lowrank.errors import UserError
 
 CHUNK = 1 << 20
@@ -70,3 +71,17 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.URLError):
         return f"unreachable ({exc.reason})"
     return f"{type(exc).__name__}: {exc}"
+
+
+def write_manifest(path: Path, manifest: dict) -> dict:
+    """Write a dataset manifest unless an identical one (same files and checksum) is there.
+
+    Rewriting it on every `fetch` would change its mtime and make Snakemake rerun every job
+    downstream of the data, although the data did not change.
+    """
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if all(old.get(k) == manifest.get(k) for k in ("dataset", "format", "files", "checksum")):
+            return old
+    write_json(path, manifest)
+    return manifest

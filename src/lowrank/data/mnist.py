@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lowrank.atomic import write_bytes, write_json
+from lowrank.atomic import write_bytes
 from lowrank.data.download import (
     ChecksumMismatch,
     describe_failure,
     download,
     file_digest,
     verify,
+    write_manifest,
 )
 from lowrank.errors import UserError
 
@@ -139,8 +140,7 @@ def fetch_mnist(
         "failed_sources": failures,
         "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_json(folder / MANIFEST, manifest)
-    return manifest
+    return write_manifest(folder / MANIFEST, manifest)
 
 
 def _file_digests(folder: Path, fmt: str, sums: Checksums) -> dict:

@@ -16,6 +16,7 @@ from lowrank.errors import UserError
 BUILDERS: dict[str, str] = {
     "fcn": "lowrank.models.fcn:fcn",
     "rankconv_cnn": "lowrank.models.rankconv_cnn:rankconv_cnn",
+    "twoconv": "lowrank.models.twoconv:twoconv_cnn",
 }
 
 

@@ -92,16 +92,17 @@ def seeds(cfg: dict) -> list[int]:
     return list(range(cfg["seeds"]))
 
 
-def pick_device(cfg: dict) -> torch.device:
-    if cfg["device"] == "cuda" and not torch.cuda.is_available():
-        raise UserError("params: key 'rankconv.device' is 'cuda' but no CUDA device is available")
-    if cfg["device"] == "cuda" or (cfg["device"] == "auto" and torch.cuda.is_available()):
+def pick_device(name: str = "auto") -> torch.device:
+    """params' top-level `device` (auto | cpu | cuda), as every training job resolves it."""
+    from lowrank.train.device import resolve_device
+
+    device = resolve_device(name)
+    if device.type == "cuda":
         # deterministic cuBLAS where possible; ops without a deterministic CUDA kernel (some
         # pooling/loss backward passes) warn instead of stopping a GPU job
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return device
 
 
 def device_name(device: torch.device) -> str:
@@ -223,10 +224,12 @@ def probe_config(cfg: dict) -> tuple[int, int | None, str]:
     return max(e["kernel"] for e in cfg["grid"]), None, cfg["variants"][0]
 
 
-def write_strategy(block: dict, data_dir: str, out: Path, log=print) -> dict:
-    """`lowrank rankconv-strategy`: measure once per scale, for every configuration's job."""
+def write_strategy(
+    block: dict, data_dir: str, out: Path, log=print, device_param: str = "auto"
+) -> dict:
+    """`lowrank rankconv --strategy-only`: measure once per scale, for every job to read."""
     cfg = block["rankconv"]
-    device = pick_device(cfg)
+    device = pick_device(device_param)
     splits, data = load_data(cfg, data_dir, device)
     record = strategy_record(cfg, builder(cfg, splits, *probe_config(cfg)), data, device, log)
     record["probe_config"] = config_name(*probe_config(cfg))
@@ -258,6 +261,7 @@ def train_config(
     out: Path,
     strategy_file: Path | None = None,
     log=print,
+    device_param: str = "auto",
 ) -> dict:
     """Train every seed of one configuration (resuming finished ones); write out/summary.json."""
     cfg = block["rankconv"]
@@ -266,7 +270,7 @@ def train_config(
             f"params: key 'rankconv': ({config_name(kernel, rank, variant)}) is not in the grid"
         )
     t0 = time.perf_counter()
-    device = pick_device(cfg)
+    device = pick_device(device_param)
     splits, data = load_data(cfg, data_dir, device)
     build = builder(cfg, splits, kernel, rank, variant)
     settings = run_settings_hash(cfg)
