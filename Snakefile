@@ -37,6 +37,8 @@ STUDY_REPORT_INPUTS = []
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/lorita_fcn.smk"
+if "tucker" in BLOCK:
+    include: "workflow/rules/tucker.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -15,6 +15,7 @@ from lowrank.errors import UserError
 
 BUILDERS: dict[str, str] = {
     "fcn": "lowrank.models.fcn:fcn",
+    "tutorial_cnn": "lowrank.models.tutorial_cnn:tutorial_cnn",
 }
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from lowrank.config import read_yaml
 from lowrank.errors import UserError
+from lowrank.report.tucker_rules import RULES as TUCKER_RULES
 
 REPRODUCED = "reproduced"
 BETTER = "reproduced with a better result"
@@ -152,6 +153,8 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
         holds = all(a < b for a, b in zip(ordered, ordered[1:], strict=False))
         text = ", ".join(f"N={int(n)}: {v:.2f}x" for n, v in by_n.items())
         return holds, f"seconds per epoch relative to N=1: {text}"
+    if kind in TUCKER_RULES:
+        return TUCKER_RULES[kind](mean)
     return None
 
 
