@@ -122,10 +122,15 @@ def test_snakefile_rejects_bad_params_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_dvc_study_stage_tracks_every_training_setting():
+@pytest.mark.parametrize(
+    "study,report_only", [("lorita_fcn", {"drop_tolerance"}), ("tucker", set())]
+)
+def test_dvc_study_stage_tracks_every_training_setting(study, report_only):
     """A new setting in the schema must reach dvc.yaml, or `dvc repro` would not rerun."""
     schema = yaml.safe_load((REPO / "workflow/schemas/params.schema.yaml").read_text())
-    keys = set(schema["$defs"]["scale_block"]["properties"]["lorita_fcn"]["properties"])
+    keys = set(schema["$defs"]["scale_block"]["properties"][study]["properties"])
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["study"]
-    tracked = {p.rsplit(".", 1)[1] for p in stage["params"] if p.startswith("scales.")}
-    assert tracked == keys - {"drop_tolerance"}
+    prefix = f"scales.${{scale}}.{study}."
+    tracked = {p.removeprefix(prefix) for p in stage["params"] if p.startswith(prefix)}
+    assert tracked == keys - report_only
+    assert f"${{results_dir}}/${{scale}}/{study}" in [next(iter(o)) for o in stage["outs"]]
