@@ -217,9 +217,10 @@ def load_dense(out: Path, network: str, data: Data, seed: int) -> tuple[nn.Modul
     return model.eval(), run
 
 
-def timing(cfg: dict, model: nn.Module, data: Data) -> dict:
+def timing(cfg: dict, models: dict[str, nn.Module], data: Data) -> dict[str, dict]:
+    """CPU inference time of the models, interleaved, on the first test images."""
     x = data.test[0][: cfg["timing_batch"]]
-    return cpu_inference_seconds(model, x, cfg["timing_warmup"], cfg["timing_repeats"])
+    return cpu_inference_seconds(models, x, cfg["timing_warmup"], cfg["timing_repeats"])
 
 
 def cost(model: nn.Module, input_shape) -> dict:

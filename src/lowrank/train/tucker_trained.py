@@ -55,9 +55,12 @@ def _naive_timing(cfg: dict, layer: TuckerConv2d, conv: nn.Conv2d, x: torch.Tens
         def forward(self, z):
             return naive_forward(layer, z, kernels)
 
-    dense = cpu_inference_seconds(conv, x, reps["warmup"], reps["repeats"])
-    naive = cpu_inference_seconds(Naive(), x, reps["warmup"], reps["repeats"])
-    return {"dense_s": dense["median_s"], "naive_s": naive["median_s"], "terms": p * q * r}
+    t = cpu_inference_seconds({"dense": conv, "naive": Naive()}, x, **reps)
+    return {
+        "dense_s": t["dense"]["median_s"],
+        "naive_s": t["naive"]["median_s"],
+        "terms": p * q * r,
+    }
 
 
 def trained(block: dict, network: str, data_dir: str, out: Path, log=print) -> dict:
@@ -111,6 +114,7 @@ def trained(block: dict, network: str, data_dir: str, out: Path, log=print) -> d
             )
         dense_iters = iterations_to(dense_run, cfg["target_acc"])
         tucker_iters = iterations_to(run, cfg["target_acc"])
+        times = timing(cfg, {"dense": dense, "tucker": plain}, data)
         records.append(
             {
                 "seed": seed,
@@ -124,8 +128,8 @@ def trained(block: dict, network: str, data_dir: str, out: Path, log=print) -> d
                 "train_seconds": run["train_seconds"],
                 "dense_cost": cost(dense, shape),
                 "tucker_cost": cost(plain, shape),
-                "dense_time": timing(cfg, dense, data),
-                "tucker_time": timing(cfg, plain, data),
+                "dense_time": times["dense"],
+                "tucker_time": times["tucker"],
                 "layers": layers,
             }
         )
