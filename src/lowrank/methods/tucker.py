@@ -50,9 +50,11 @@ def tucker2_factors(
     weight: np.ndarray, r_out: int, r_in: int, n_iter_max: int = 100, tol: float = 1e-8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """HOOI on modes 0 and 1: (core r_out x r_in x K x K, U_out Cout x r_out, U_in Cin x r_in)."""
-    (core, (u_out, u_in)), _ = partial_tucker(
+    result = partial_tucker(
         weight, rank=[r_out, r_in], modes=[0, 1], init="svd", n_iter_max=n_iter_max, tol=tol
     )
+    # tensorly >= 0.8 returns ((core, factors), errors); older releases (core, factors)
+    core, (u_out, u_in) = result[0] if isinstance(result[0], tuple | list) else result
     return np.asarray(core), np.asarray(u_out), np.asarray(u_in)
 
 

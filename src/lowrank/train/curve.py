@@ -18,10 +18,16 @@ from lowrank.train import loop
 
 
 class CurveProbe(nn.Module):
-    def __init__(self, model: nn.Module, every: int, xy: tuple[torch.Tensor, torch.Tensor]):
+    def __init__(
+        self,
+        model: nn.Module,
+        every: int,
+        xy: tuple[torch.Tensor, torch.Tensor],
+        batch: int = 500,
+    ):
         super().__init__()
         self.model = model
-        self.every, self.xy = every, xy
+        self.every, self.xy, self.batch = every, xy, batch
         self.steps, self.curve, self.eval_seconds = 0, [], 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -29,7 +35,7 @@ class CurveProbe(nn.Module):
             # this forward starts step `steps + 1`: the weights are those after `steps` steps
             if self.every and self.steps and self.steps % self.every == 0:
                 t0 = time.perf_counter()
-                acc = loop.accuracy(self.model, *self.xy)
+                acc = loop.accuracy(self.model, *self.xy, self.batch)
                 self.curve.append({"iteration": self.steps, "acc": acc})
                 self.eval_seconds += time.perf_counter() - t0
             self.steps += 1

@@ -59,6 +59,17 @@ FINETUNE_KEYS = ("search_threshold", "search_step", "energy", "finetune_epochs",
 TRAINED_KEYS = ("test_subset", "hooi_energy", "target_acc", "naive_max_terms") + POSTHOC_KEYS[-3:]
 
 
+# Evaluation batch: the loop's default (5000 images) spends more time in page faults than in
+# convolutions on a small CPU (measured: 10k MNIST test images, 1 thread, 3.6 s at 5000 vs
+# 0.8 s at 500); results do not depend on it.
+EVAL_BATCH = 500
+
+
+def evaluate(model: nn.Module, xy: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """Top-1 accuracy on (x, y) in batches of EVAL_BATCH."""
+    return accuracy(model, *xy, EVAL_BATCH)
+
+
 def settings(cfg: dict, keys: tuple[str, ...]) -> str:
     return params_hash({k: cfg[k] for k in keys})
 
@@ -140,7 +151,7 @@ def fit(make, tc: TrainConfig, data: Data, folder: Path, cfg: dict, log) -> tupl
         return model.eval(), json.loads(record.read_text())
     every = cfg["curve_every"]
     model, history = train(
-        (lambda: CurveProbe(make(), every, data.val)) if every else make,
+        (lambda: CurveProbe(make(), every, data.val, EVAL_BATCH)) if every else make,
         tc,
         data.train,
         data.val,
@@ -152,13 +163,13 @@ def fit(make, tc: TrainConfig, data: Data, folder: Path, cfg: dict, log) -> tupl
         probe, model = model, model.model
         points, eval_seconds = probe.curve, probe.eval_seconds
         if probe.steps % every == 0:  # the weights after the last step
-            points.append({"iteration": probe.steps, "acc": accuracy(model, *data.val)})
+            points.append({"iteration": probe.steps, "acc": evaluate(model, data.val)})
     write_with(folder / "model.pt", lambda p: torch.save(model.state_dict(), p))
     run = {
         "seed": tc.seed,
         "history": history,
         "curve": points,
-        "val_acc": history[-1]["val_acc"] if history else accuracy(model, *data.val),
+        "val_acc": history[-1]["val_acc"] if history else evaluate(model, data.val),
         # survives resumes; excludes the curve's evaluations
         "train_seconds": sum(h["seconds"] for h in history) - eval_seconds,
     }
@@ -192,7 +203,7 @@ def train_dense(block: dict, network: str, data_dir: str, out: Path, log=print) 
             cfg,
             log,
         )
-        run["test_acc"] = accuracy(model, *data.test)
+        run["test_acc"] = evaluate(model, data.test)
         run["model"] = str((folder / "model.pt").relative_to(out))
         runs.append(run)
         log(f"{network} seed {seed}: dense test accuracy {run['test_acc']:.4f}")

@@ -13,12 +13,12 @@ from torch import nn
 from lowrank.atomic import write_json
 from lowrank.methods import tucker
 from lowrank.provenance import stamp
-from lowrank.train.loop import accuracy
 from lowrank.train.tucker import (
     DENSE_KEYS,
     FINETUNE_KEYS,
     POSTHOC_KEYS,
     cost,
+    evaluate,
     fit,
     load_data,
     load_dense,
@@ -40,11 +40,11 @@ def posthoc(block: dict, network: str, data_dir: str, out: Path, log=print) -> d
         shapes = tucker.layer_shapes(dense, shape)
         convs = dict(tucker.eligible_convs(dense))
         dense_cost = cost(dense, shape)
-        dense_acc = accuracy(dense, *data.test)
+        dense_acc = evaluate(dense, data.test)
         tuned_models = {}
 
         def val_acc(m: nn.Module) -> float:
-            return accuracy(m, *data.val)
+            return evaluate(m, data.val)
 
         dense_val = val_acc(dense)
         sens = tucker.sensitivity(dense, val_acc, cfg["sensitivity_fraction"], dense_val)
@@ -57,7 +57,7 @@ def posthoc(block: dict, network: str, data_dir: str, out: Path, log=print) -> d
             else:
                 ranks = tucker.energy_ranks(dense, cfg["energy"])
             decomposed = tucker.decompose(dense, ranks)
-            acc_decomposed = accuracy(decomposed, *data.test)
+            acc_decomposed = evaluate(decomposed, data.test)
             folder = run_dir(cfg, out, DENSE_KEYS + FINETUNE_KEYS, seed, f"finetune_{rule}")
             tuned, tune_run = fit(
                 lambda d=decomposed: copy.deepcopy(d),
@@ -76,7 +76,7 @@ def posthoc(block: dict, network: str, data_dir: str, out: Path, log=print) -> d
                     "dense_val_acc": dense_val,
                     "decomposed_test_acc": acc_decomposed,
                     "decomposed_val_acc": val_acc(decomposed),
-                    "finetuned_test_acc": accuracy(tuned, *data.test),
+                    "finetuned_test_acc": evaluate(tuned, data.test),
                     "finetune": tune_run,
                     "dense_cost": dense_cost,
                     "tucker_cost": cost(tuned, shape),

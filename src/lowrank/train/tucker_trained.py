@@ -25,12 +25,12 @@ from lowrank.methods.tucker_conv import (
     tuckerize,
 )
 from lowrank.provenance import stamp
-from lowrank.train.loop import accuracy
 from lowrank.train.tucker import (
     DENSE_KEYS,
     build_network,
     cost,
     curve,
+    evaluate,
     fit,
     iterations_to,
     load_data,
@@ -119,7 +119,7 @@ def trained(block: dict, network: str, data_dir: str, out: Path, log=print) -> d
             {
                 "seed": seed,
                 "dense_test_acc": dense_run["test_acc"],
-                "test_acc": accuracy(model, *data.test),
+                "test_acc": evaluate(model, data.test),
                 "dense_iters_to_target": dense_iters,
                 "iters_to_target": tucker_iters,
                 "dense_curve": curve(dense_run),
