@@ -5,7 +5,7 @@ TUCKER = f"{RES}/tucker"
 TCFG = BLOCK["tucker"]
 # Each step's rerun trigger: the settings it depends on (a new timing setting reruns only the
 # measuring steps, a new rank rule only the post-hoc step).
-from lowrank.train.tucker import DENSE_KEYS, POSTHOC_KEYS, TRAINED_KEYS  # noqa: E402
+from lowrank.train.tucker_keys import DENSE_KEYS, POSTHOC_KEYS, TRAINED_KEYS  # noqa: E402
 
 TUCKER_DENSE_HASH = params_hash({k: TCFG[k] for k in DENSE_KEYS + ("seeds",)})
 TUCKER_POSTHOC_HASH = params_hash({k: TCFG[k] for k in POSTHOC_KEYS})

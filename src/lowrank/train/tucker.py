@@ -30,34 +30,7 @@ from lowrank.models import registry
 from lowrank.provenance import stamp
 from lowrank.train.curve import CurveProbe
 from lowrank.train.loop import TrainConfig, accuracy, train
-
-# Settings each job depends on (its rerun trigger and its run directory's name).
-DENSE_KEYS = (
-    "dataset",
-    "train_subset",
-    "val_subset",
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "curve_every",
-)
-POSTHOC_KEYS = (
-    "test_subset",
-    "rank_rules",
-    "search_threshold",
-    "search_step",
-    "energy",
-    "sensitivity_fraction",
-    "finetune_epochs",
-    "finetune_lr",
-    "timing_batch",
-    "timing_warmup",
-    "timing_repeats",
-)
-FINETUNE_KEYS = ("search_threshold", "search_step", "energy", "finetune_epochs", "finetune_lr")
-TRAINED_KEYS = ("test_subset", "hooi_energy", "target_acc", "naive_max_terms") + POSTHOC_KEYS[-3:]
-
+from lowrank.train.tucker_keys import DENSE_KEYS
 
 # Evaluation batch: the loop's default (5000 images) spends more time in page faults than in
 # convolutions on a small CPU (measured: 10k MNIST test images, 1 thread, 3.6 s at 5000 vs

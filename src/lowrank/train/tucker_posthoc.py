@@ -14,9 +14,6 @@ from lowrank.atomic import write_json
 from lowrank.methods import tucker
 from lowrank.provenance import stamp
 from lowrank.train.tucker import (
-    DENSE_KEYS,
-    FINETUNE_KEYS,
-    POSTHOC_KEYS,
     cost,
     evaluate,
     fit,
@@ -26,6 +23,7 @@ from lowrank.train.tucker import (
     timing,
     train_cfg,
 )
+from lowrank.train.tucker_keys import DENSE_KEYS, FINETUNE_KEYS, POSTHOC_KEYS
 
 
 def posthoc(block: dict, network: str, data_dir: str, out: Path, log=print) -> dict:

@@ -26,7 +26,6 @@ from lowrank.methods.tucker_conv import (
 )
 from lowrank.provenance import stamp
 from lowrank.train.tucker import (
-    DENSE_KEYS,
     build_network,
     cost,
     curve,
@@ -39,6 +38,7 @@ from lowrank.train.tucker import (
     timing,
     train_cfg,
 )
+from lowrank.train.tucker_keys import DENSE_KEYS
 
 
 def _naive_timing(cfg: dict, layer: TuckerConv2d, conv: nn.Conv2d, x: torch.Tensor) -> dict:

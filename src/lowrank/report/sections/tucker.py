@@ -229,7 +229,7 @@ def build(results: Path, cfg: dict, scale: str, out: Path) -> Section:
     pareto = pd.read_csv(pareto_path)
     first = runs[0]["dense"]
     label = html_lib.escape(first["dataset_label"])
-    where = f"{label}, {scale} scale"
+    where = f"{label}; {scale} scale"
     parts = [
         f'<h2 id="{ANCHOR}">Tucker decomposition of convolutions ({SOURCES})</h2>',
         "<p>Post-hoc (seed 002): each trained KxK convolution is decomposed by HOOI on its "
@@ -318,6 +318,7 @@ def accuracy_vs_macs(pareto: pd.DataFrame, where: str):
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(6, 3.6))
     sns.scatterplot(data=pareto, x="macs", y="test_acc", hue="method", style="network", s=60, ax=ax)
+    ax.ticklabel_format(style="sci", axis="x", scilimits=(0, 0))
     ax.set_xlabel("MACs per image (ptflops)")
     ax.set_ylabel("test accuracy (fraction)")
     ax.set_title(f"Tucker study: accuracy vs MACs ({where})", fontsize=9)
