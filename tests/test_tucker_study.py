@@ -26,25 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 METRICS = read_yaml(REPO / "workflow/schemas/metrics.yaml")
 
 
-# Smaller than the smoke scale where only the run time changes (test budget).
-FASTER = {
-    "train_subset": 256,
-    "val_subset": 128,
-    "test_subset": 256,
-    "search_step": 8,
-    "timing_batch": 16,
-    "timing_warmup": 0,
-    "timing_repeats": 1,
-    "naive_max_terms": 30,
-}
-
-
 @pytest.fixture(scope="module")
 def smoke_results(real_mnist_dir, tmp_path_factory) -> tuple[Path, dict]:
     """results/smoke/ with the Tucker study run by the step functions the rules call."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     block = copy.deepcopy(params["scales"]["smoke"])
-    block["tucker"].update(FASTER)
     results = tmp_path_factory.mktemp("tucker") / "results" / "smoke"
     torch.set_num_threads(2)
     quiet = {"log": lambda s: None}
