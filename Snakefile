@@ -41,6 +41,8 @@ if "rankconv" in BLOCK:
     include: "workflow/rules/rankconv.smk"
 if "toeplitz" in BLOCK:
     include: "workflow/rules/toeplitz.smk"
+if "tucker" in BLOCK:
+    include: "workflow/rules/tucker.smk"
 include: "workflow/rules/report.smk"
 
 

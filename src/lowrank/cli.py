@@ -173,6 +173,30 @@ def cmd_rankconv(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_tucker(args: argparse.Namespace) -> None:
+    params, block = _load(args)
+    if "tucker" not in block:
+        raise UserError(f"params: scale '{params['scale']}' has no 'tucker' block")
+    out = Path(args.out)
+    if args.step == "pareto":
+        from lowrank.train.tucker_pareto import write_pareto
+
+        write_pareto(block, out.parent, out)
+        print(f"wrote {out}")
+        return
+    if args.network not in block["tucker"]["networks"]:
+        raise UserError(f"params: key 'tucker.networks' does not include {args.network!r}")
+    from lowrank.train import tucker, tucker_posthoc, tucker_trained
+
+    step = {
+        "dense": tucker.train_dense,
+        "posthoc": tucker_posthoc.posthoc,
+        "trained": tucker_trained.trained,
+    }
+    step[args.step](block, args.network, params["data_dir"], out)
+    print(f"tucker {args.step} {args.network}: wrote {out}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from lowrank.report.build import build_report
 
@@ -231,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_rankconv)
+    p = sub.add_parser("tucker", help="Tucker study: dense, post-hoc, trained, pareto steps")
+    p.add_argument("step", choices=["dense", "posthoc", "trained", "pareto"])
+    p.add_argument("--network", default=None, help="a name of tucker.networks")
+    p.add_argument("--out", required=True, help="network folder; for pareto the CSV path")
+    p.set_defaults(func=cmd_tucker)
     p = sub.add_parser("report", help="assemble tables, figures and reports/report.html")
     p.add_argument("--out", default="reports")
     p.set_defaults(func=cmd_report)

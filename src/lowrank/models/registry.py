@@ -17,6 +17,7 @@ BUILDERS: dict[str, str] = {
     "fcn": "lowrank.models.fcn:fcn",
     "rankconv_cnn": "lowrank.models.rankconv_cnn:rankconv_cnn",
     "twoconv": "lowrank.models.twoconv:twoconv_cnn",
+    "tutorial_cnn": "lowrank.models.tutorial_cnn:tutorial_cnn",
 }
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from lowrank.config import read_yaml
 from lowrank.errors import UserError
+from lowrank.report.tucker_rules import RULES as TUCKER_RULES
 
 REPRODUCED = "reproduced"
 BETTER = "reproduced with a better result"
@@ -157,6 +158,8 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
         return _by_rank(kind, by_rank)
     if kind in RANKCONV_RULES:
         return RANKCONV_RULES[kind](mean)
+    if kind in TUCKER_RULES:
+        return TUCKER_RULES[kind](mean)
     return None
 
 
