@@ -15,6 +15,11 @@ from lowrank.errors import UserError
 
 BUILDERS: dict[str, str] = {
     "fcn": "lowrank.models.fcn:fcn",
+    "vgg13": "lowrank.models.vgg:vgg13",
+    "vgg16": "lowrank.models.vgg:vgg16",
+    "resnet18": "lowrank.models.resnet:resnet18",
+    "resnet20": "lowrank.models.resnet:resnet20",
+    "vit": "lowrank.models.vit:vit",
 }
 
 
