@@ -38,12 +38,22 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    from lowrank.data.mnist import fetch_mnist
-
     params, _ = _load(args)
     data_dir = args.data_dir or params["data_dir"]
-    manifest = fetch_mnist(data_dir, params["datasets"]["mnist"]["sources"])
-    print(f"MNIST ready in {data_dir}/mnist from {manifest['source']}: {manifest['checksum']}")
+    # a missing sources list still accepts a pre-populated data_dir
+    sources = params["datasets"].get(args.dataset, {}).get("sources", [])
+    if args.dataset == "mnist":
+        from lowrank.data.mnist import fetch_mnist
+
+        manifest = fetch_mnist(data_dir, sources)
+    else:
+        from lowrank.data.cifar import fetch_cifar
+
+        manifest = fetch_cifar(args.dataset, data_dir, sources)
+    print(
+        f"{manifest['dataset']} ready in {data_dir}/{args.dataset} from {manifest['source']}: "
+        f"{manifest['checksum']}"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -98,7 +108,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check params.yaml against its schema")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("fetch", help="download and verify a dataset")
-    p.add_argument("dataset", choices=["mnist"])
+    p.add_argument("dataset", choices=["mnist", "cifar10", "cifar100"])
     p.add_argument("--data-dir", default=None, help="override the params' data_dir")
     p.set_defaults(func=cmd_fetch)
     p = sub.add_parser("train", help="train every seed and weight decay of one configuration")

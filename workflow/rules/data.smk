@@ -1,5 +1,5 @@
 # Dataset downloads run on the submitting host (cluster nodes often have no internet).
-localrules: fetch_mnist
+localrules: fetch_mnist, fetch_cifar10, fetch_cifar100
 
 
 rule fetch_mnist:
@@ -11,3 +11,25 @@ rule fetch_mnist:
         CONDA_ENV
     shell:
         "{LOWRANK} fetch mnist --scale {SCALE} > {log} 2>&1"
+
+
+rule fetch_cifar10:
+    output:
+        f"{DATA}/cifar10/MANIFEST.json",
+    log:
+        f"{LOGS}/fetch_cifar10.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{LOWRANK} fetch cifar10 --scale {SCALE} > {log} 2>&1"
+
+
+rule fetch_cifar100:
+    output:
+        f"{DATA}/cifar100/MANIFEST.json",
+    log:
+        f"{LOGS}/fetch_cifar100.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{LOWRANK} fetch cifar100 --scale {SCALE} > {log} 2>&1"

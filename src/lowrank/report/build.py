@@ -14,7 +14,7 @@ from lowrank.atomic import write_json, write_text, write_with
 from lowrank.config import read_yaml
 from lowrank.errors import UserError
 from lowrank.provenance import git_commit, versions
-from lowrank.report import figures, ledger, tables
+from lowrank.report import figures, ledger, pareto, tables
 from lowrank.report.measured import fcn_measurements
 from lowrank.report.section import DatasetUse, Section
 
@@ -172,6 +172,20 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
         "spectra": figures.save(figures.spectra(spectra_by_n, depth), fig_dir / "fcn_spectra.png"),
     }
 
+    points = pareto.collect(results)
+    pareto_view = None
+    if len(points):
+        best = pareto.front(points)
+        named_front = {"pareto_front": best, "pareto_points": points}
+        for name, frame in named_front.items():
+            write_with(table_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
+            write_text(table_dir / f"{name}.md", tables.to_markdown(frame))
+        pareto_view = {
+            "image": figures.save(pareto.figure(points), fig_dir / "pareto.png"),
+            "front": best.to_html(index=False, classes="sortable"),
+            "studies": sorted(points["study"].unique()),
+        }
+
     metrics = headline_metrics(t1, summary)
     write_json(results / "metrics.json", metrics)
     plot_frame = sweep.groupby(["depth", "n_factors", "method", "target_fraction"], as_index=False)[
@@ -191,6 +205,7 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
         n_claims=len(claims_table),
         not_built=not_built,
         sections=[s for s, _ in sections],
+        pareto=pareto_view,
         datasets=datasets,
         scale_note=note,
         verdict_class=ledger.VERDICT_CLASS,

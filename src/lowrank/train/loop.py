@@ -1,42 +1,187 @@
-"""Minibatch training on in-memory tensors, deterministic on CPU and resumable.
+"""Minibatch training on in-memory tensors for every model: deterministic on CPU, resumable.
 
-Data stay on the device as one tensor; each epoch draws one permutation from the run's own
-generator, so a run's result depends only on its seed. A checkpoint is written atomically
-after every epoch; a killed job resumes from the last completed epoch.
+Data are moved to the device once and stay there as one tensor; each epoch draws one
+permutation (and, with augmentation, each batch's crop offsets and flips) from the run's own
+CPU generator, so a run's result depends only on its seed. A checkpoint (model, optimizer,
+scheduler, grad scaler, generator and global RNG states, history) is written atomically after
+every epoch; a killed job resumes from the last completed epoch and ends exactly where an
+uninterrupted run would (on CPU, where every op is deterministic).
+
+On CUDA the loop uses automatic mixed precision (bf16 where supported, else fp16 with a
+GradScaler), channels_last memory and cuDNN autotuning, which trade bitwise reproducibility
+for speed; on CPU it stays fp32. A non-finite training loss stops the run with a one-line
+TrainingDiverged error; the last good checkpoint is kept.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lowrank.atomic import write_with
+from lowrank.data.augment import random_crop_flip
+from lowrank.errors import UserError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = (None, "cosine", "multistep")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class TrainingDiverged(UserError):
+    """The training loss became NaN or infinite."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One run's settings; the defaults after `seed` are the FCN study's (Adam, constant lr)."""
+
     epochs: int
     batch_size: int
     lr: float
-    weight_decay: float
+    weight_decay: float  # L2 through the optimizer's weight_decay (decoupled for adamw)
     seed: int
+    optimizer: str = "adam"  # adam | adamw | sgd
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = False  # sgd only
+    schedule: str | None = None  # None (constant) | cosine (to 0 over `epochs`) | multistep
+    milestones: tuple[int, ...] = ()  # multistep: epochs after which lr is multiplied by gamma
+    gamma: float = 0.1  # multistep factor
+    augment: bool = False  # random crop (zero padding 4) + horizontal flip, on the device
+    precision: str = "auto"  # auto: bf16/fp16 autocast on CUDA, fp32 on CPU | fp32 | bf16 | fp16
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        for key, value, allowed in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("schedule", self.schedule, SCHEDULES),
+            ("precision", self.precision, PRECISIONS),
+        ):
+            if value not in allowed:
+                raise UserError(f"training: {key} '{value}' is not one of {list(allowed)}")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a run, None for plain fp32."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 5000) -> float:
-    """Top-1 accuracy in eval mode, in large batches."""
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch: int = 5000,
+    precision: str = "auto",
+) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) in eval mode, in large batches on the model's
+    device (x and y may live elsewhere; each batch is moved). One sync at the end."""
     was_training = model.training
     model.eval()
-    correct = 0
+    device = _model_device(model)
+    dtype = autocast_dtype(precision, device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    loss = torch.zeros((), dtype=torch.float64, device=device)
     for i in range(0, len(x), batch):
-        correct += (model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum().item()
+        xb = x[i : i + batch].to(device, non_blocking=True)
+        yb = y[i : i + batch].to(device, non_blocking=True)
+        if device.type == "cuda" and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, dtype):
+            logits = model(xb)
+        logits = logits.float()
+        correct += (logits.argmax(1) == yb).sum()
+        loss += F.cross_entropy(logits, yb, reduction="sum").double()
     model.train(was_training)
-    return correct / len(x)
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan
+    return correct.item() / n, loss.item() / n
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 5000) -> float:
+    """Top-1 accuracy in eval mode, in large batches."""
+    return evaluate(model, x, y, batch)[0]
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
+    """A per-epoch learning-rate schedule, or None for a constant rate."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    if cfg.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma
+        )
+    return None
+
+
+@contextmanager
+def _device_mode(device: torch.device) -> Iterator[None]:
+    """On CUDA: cuDNN autotuning, no deterministic-algorithm enforcement (the CLI enables it
+    for CPU runs; on CUDA it would refuse cuBLAS without a workspace setting and slow
+    indexing). Restored afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    benchmark = torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}  # dropout and other layers draw from it
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _first_bad(losses: list[float]) -> int | None:
+    return next((k for k, v in enumerate(losses) if not math.isfinite(v)), None)
 
 
 def train(
@@ -46,61 +191,105 @@ def train(
     val_xy,
     checkpoint: Path | None = None,
     log: Callable[[str], None] = print,
+    device: str | torch.device | None = None,
 ) -> tuple:
-    """Train a fresh model (built under the run's seed); return (model, history).
+    """Train a fresh model (built under the run's seed) on `device`; return (model, history).
 
-    Adam with L2 weight decay (torch's `weight_decay`), as the LoRITa paper trains.
+    Defaults reproduce the FCN study: Adam with L2 weight decay (torch's `weight_decay`), as
+    the LoRITa paper trains, constant learning rate, no augmentation, CPU.
     """
+    device = torch.device(device or "cpu")
+    with _device_mode(device):
+        return _train(make_model, cfg, train_xy, val_xy, checkpoint, log, device)
+
+
+def _train(make_model, cfg, train_xy, val_xy, checkpoint, log, device: torch.device) -> tuple:
     torch.manual_seed(cfg.seed)
-    model = make_model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model = make_model().to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    dtype = autocast_dtype(cfg.precision, device)
+    optimizer = make_optimizer(cfg, model.parameters())
+    scheduler = make_scheduler(cfg, optimizer)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     start_epoch = 0
     if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        if "rng" in state:
+            _set_rng_state(state["rng"], device)
         generator.set_state(state["generator"])
         history, start_epoch = state["history"], state["epoch"]
         log(f"resumed from {checkpoint} at epoch {start_epoch}")
-    x, y = train_xy
+    x, y = (t.to(device) for t in train_xy)  # once; batches are gathered on the device
+    val_x, val_y = (t.to(device) for t in val_xy)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
+    # batches of at least two samples (BatchNorm needs two)
+    starts = [i for i in range(0, len(x), cfg.batch_size) if min(cfg.batch_size, len(x) - i) >= 2]
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        order = torch.randperm(len(x), generator=generator)
-        total, batches = 0.0, 0
-        for i in range(0, len(x), cfg.batch_size):
+        lr = optimizer.param_groups[0]["lr"]
+        order = torch.randperm(len(x), generator=generator).to(device)
+        losses = torch.empty(len(starts), device=device)
+        for k, i in enumerate(starts):
             idx = order[i : i + cfg.batch_size]
-            if len(idx) < 2:  # BatchNorm needs two samples
-                continue
+            xb, yb = x[idx], y[idx]
+            if cfg.augment:
+                xb = random_crop_flip(xb, generator)
+            if channels_last and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
+            with _autocast(device, dtype):
+                loss = loss_fn(model(xb), yb)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses[k] = loss.detach()
+        values = losses.tolist()  # one sync per epoch
+        bad = _first_bad(values)
+        if bad is not None:
+            kept = f"{checkpoint} (epoch {epoch}) kept" if epoch and checkpoint else "no checkpoint"
+            raise TrainingDiverged(
+                f"training diverged: loss {values[bad]} at epoch {epoch + 1}, batch {bad + 1} "
+                f"of {len(values)} (lr {lr:g}); {kept}; try a lower learning rate"
+            )
+        val_acc, val_loss = evaluate(model, val_x, val_y, precision=cfg.precision)
         history.append(
             {
                 "epoch": epoch + 1,
-                "train_loss": total / max(batches, 1),
-                "val_acc": accuracy(model, *val_xy),
+                "train_loss": sum(values) / max(len(values), 1),
+                "val_acc": val_acc,
+                "val_loss": val_loss,
+                "lr": lr,
                 "seconds": time.perf_counter() - t0,
             }
         )
-        log(
-            f"epoch {epoch + 1}/{cfg.epochs} loss {history[-1]['train_loss']:.4f} "
-            f"val {history[-1]['val_acc']:.4f} ({history[-1]['seconds']:.1f}s)"
-        )
+        if scheduler is not None:
+            scheduler.step()
         if checkpoint is not None:
             state = {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                 "generator": generator.get_state(),
+                "rng": _rng_state(device),
                 "history": history,
                 "epoch": epoch + 1,
             }
             write_with(checkpoint, lambda p, s=state: torch.save(s, p))
+        log(
+            f"epoch {epoch + 1}/{cfg.epochs} loss {history[-1]['train_loss']:.4f} "
+            f"val {val_acc:.4f} ({history[-1]['seconds']:.1f}s)"
+        )
     model.eval()
     return model, history
