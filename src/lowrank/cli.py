@@ -1,4 +1,4 @@
-"""The `lowrank` command: fetch, train, sweep, flops, report, validate.
+"""The `lowrank` command: fetch, train, sweep, train-model, sweep-model, flops, report, validate.
 
 Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
 per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
@@ -96,6 +96,38 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {html}")
 
 
+def cmd_train_model(args: argparse.Namespace) -> None:
+    from lowrank.train.lorita_models import train_config
+
+    params, block = _load(args)
+    _check_study(block, args.study)
+    summary = train_config(
+        args.study, block, args.config, args.factors, params["data_dir"], Path(args.out)
+    )
+    accs = [r["test_acc"] for r in summary["runs"]]
+    print(
+        f"{args.study} {args.config} N={args.factors} on {summary['dataset_label']}: "
+        f"test accuracy {min(accs):.4f}..{max(accs):.4f}"
+    )
+
+
+def cmd_sweep_model(args: argparse.Namespace) -> None:
+    from lowrank.sweep.model_sweep import sweep_config
+
+    params, block = _load(args)
+    _check_study(block, args.study)
+    train_dir = Path(args.train_dir)
+    if not (train_dir / "summary.json").is_file():
+        raise UserError(f"{train_dir / 'summary.json'}: missing; train this configuration first")
+    sweep_config(args.study, block, train_dir, params["data_dir"], params["threads"])
+    print(f"wrote {train_dir / 'sweep.csv'}")
+
+
+def _check_study(block: dict, study: str) -> None:
+    if study not in block:
+        raise UserError(f"params: the scale has no '{study}' block")
+
+
 def _check_member(cfg: dict, key: str, value: int) -> None:
     if value not in cfg[key]:
         raise UserError(f"params: key 'lorita_fcn.{key}' does not include {value}")
@@ -119,6 +151,21 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="LSVT/GSVT truncation sweep of a trained configuration")
     p.add_argument("--train-dir", required=True)
     p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser(
+        "train-model", help="train every seed and weight decay of one CNN/ViT configuration"
+    )
+    p.add_argument("--study", required=True, choices=["lorita_cnn", "lorita_vit", "structured"])
+    p.add_argument("--config", required=True, help="configuration id, e.g. vgg13_cifar10")
+    p.add_argument("--factors", type=int, required=True, help="LoRITa N")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_train_model)
+    p = sub.add_parser(
+        "sweep-model",
+        help="LSVT/GSVT sweep of a trained CNN/ViT (and Tables 3-4's operating point)",
+    )
+    p.add_argument("--study", required=True, choices=["lorita_cnn", "lorita_vit", "structured"])
+    p.add_argument("--train-dir", required=True)
+    p.set_defaults(func=cmd_sweep_model)
     p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flops)
