@@ -37,6 +37,8 @@ STUDY_REPORT_INPUTS = []
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/lorita_fcn.smk"
+if "toeplitz" in BLOCK:
+    include: "workflow/rules/toeplitz.smk"
 include: "workflow/rules/report.smk"
 
 

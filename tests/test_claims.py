@@ -114,7 +114,8 @@ def test_missing_results_and_unbuilt_studies_are_not_run():
     )
     assert row.verdict == ledger.NOT_RUN
     c = claim(metric="toeplitz.naive_slowdown", selector={}, unit="ratio", paper_value=13)
-    row = ledger.evaluate(c, measured([0.98]), METRICS, "quick", "", {})
+    unbuilt = {**METRICS, c["metric"]: {**METRICS[c["metric"]], "produced": False}}
+    row = ledger.evaluate(c, measured([0.98]), unbuilt, "quick", "", {})
     assert row.verdict == ledger.NOT_RUN and "not built" in row.reason
 
 

@@ -187,3 +187,17 @@ def test_evaluate_gives_accuracy_and_mean_loss_over_all_batches():
     assert acc == (logits.argmax(1) == y).sum().item() / 50
     assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
     assert model.training  # mode restored
+
+
+def test_device_auto_is_cpu_here_and_missing_cuda_is_one_line():
+    import torch
+
+    from lowrank.errors import UserError
+    from lowrank.train.device import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="'device'"):
+            resolve_device("cuda")

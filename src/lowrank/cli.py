@@ -1,4 +1,5 @@
-"""The `lowrank` command: fetch, train, sweep, train-model, sweep-model, flops, report, validate.
+"""The `lowrank` command: fetch, train, sweep, train-model, sweep-model, flops, toeplitz, bench,
+report, validate.
 
 Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
 per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
@@ -86,6 +87,58 @@ def cmd_flops(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def _study_out(args: argparse.Namespace, params: dict, study: str) -> Path:
+    return Path(args.out or Path(params["results_dir"]) / params["scale"] / study)
+
+
+def _run_toeplitz(args: argparse.Namespace, actions: list[str]) -> None:
+    """Seed 001's steps in one process (data loaded once): train, sweep, bench, in order."""
+    params, block = _load(args)
+    if "toeplitz" not in block:
+        raise UserError(f"params: scale '{params['scale']}' has no 'toeplitz' block")
+    cfg = block["toeplitz"]
+    out = _study_out(args, params, "toeplitz")
+    import torch
+
+    from lowrank.data.images import load_images
+    from lowrank.measure.threads import set_blas_threads
+
+    torch.set_num_threads(cfg["threads"])
+    set_blas_threads(cfg["threads"])
+    splits = load_images(cfg["dataset"], params["data_dir"])
+    if "train" in actions:
+        from lowrank.train.toeplitz import train_toeplitz
+
+        summary = train_toeplitz(block, splits, out)
+        accs = ", ".join(f"{r['test_acc']:.4f}" for r in summary["runs"])
+        print(f"2-conv CNN on {summary['dataset_label']}: final test accuracy {accs}")
+    if "sweep" in actions:
+        from lowrank.sweep.toeplitz_sweep import sweep_toeplitz
+
+        sweep_toeplitz(block, splits, out)
+        print(f"wrote {out / 'accuracy.csv'} and {out / 'spectra.csv'}")
+    if "bench" in actions:
+        from lowrank.measure.toeplitz_bench import bench_toeplitz
+
+        timing = bench_toeplitz(block, splits, out)  # sets its own thread counts
+        for _, row in timing[timing["protocol"] == "per_image"].iterrows():
+            print(
+                f"{row['method']:>15} rank {row['rank']!s:>4}: {row['median_s']:.3f} s per "
+                f"{row['images']} images, one at a time ({row['ratio_to_torch']:.2f}x torch)"
+            )
+        print(f"wrote {out / 'timing.csv'} and {out / 'microbench.csv'}")
+
+
+def cmd_toeplitz(args: argparse.Namespace) -> None:
+    """Seed 001: train the 2-conv CNN (every epoch kept), test every epoch per rank, time."""
+    _run_toeplitz(args, args.actions)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Timing benchmarks; `lowrank bench toeplitz` times the seed-001 inference methods."""
+    _run_toeplitz(args, ["bench"])
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from lowrank.report.build import build_report
 
@@ -169,6 +222,14 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flops)
+    p = sub.add_parser("toeplitz", help="seed 001: train the 2-conv CNN, sweep ranks, time")
+    p.add_argument("actions", nargs="+", choices=["train", "sweep", "bench"])
+    p.add_argument("--out", default=None, help="default: <results_dir>/<scale>/toeplitz")
+    p.set_defaults(func=cmd_toeplitz)
+    p = sub.add_parser("bench", help="timing benchmarks (toeplitz: seed 001 inference)")
+    p.add_argument("study", choices=["toeplitz"])
+    p.add_argument("--out", default=None, help="default: <results_dir>/<scale>/toeplitz")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("report", help="assemble tables, figures and reports/report.html")
     p.add_argument("--out", default="reports")
     p.set_defaults(func=cmd_report)

@@ -20,6 +20,7 @@ BUILDERS: dict[str, str] = {
     "resnet18": "lowrank.models.resnet:resnet18",
     "resnet20": "lowrank.models.resnet:resnet20",
     "vit": "lowrank.models.vit:vit",
+    "twoconv": "lowrank.models.twoconv:twoconv_cnn",
 }
 
 

@@ -152,7 +152,25 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
         holds = all(a < b for a, b in zip(ordered, ordered[1:], strict=False))
         text = ", ".join(f"N={int(n)}: {v:.2f}x" for n, v in by_n.items())
         return holds, f"seconds per epoch relative to N=1: {text}"
+    if kind in ("increasing_in_rank", "decline_only_at_lowest_rank"):
+        by_rank = mean.groupby(mean["rank"].astype(int))["value"].mean().sort_index()
+        return _by_rank(kind, by_rank)
     return None
+
+
+DECLINE_POINTS = 1.0  # "drops off" vs "does not": more than one point lost after the peak
+
+
+def _by_rank(kind: str, by_rank: pd.Series) -> tuple[bool, str]:
+    """Orderings over low-rank approximations (seed 001): time grows with the rank; only the
+    lowest rank's accuracy declines late in training."""
+    text = ", ".join(f"rank {r}: {v:.4g}" for r, v in by_rank.items())
+    values = by_rank.tolist()
+    if kind == "increasing_in_rank":
+        holds = all(a < b for a, b in zip(values, values[1:], strict=False))
+        return holds, f"by rank: {text}"
+    holds = values[0] > DECLINE_POINTS and all(v <= DECLINE_POINTS for v in values[1:])
+    return holds, f"decline after the peak (points): {text}"
 
 
 def evaluate(
