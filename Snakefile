@@ -37,6 +37,12 @@ STUDY_REPORT_INPUTS = []
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/lorita_fcn.smk"
+if "lorita_cnn" in BLOCK:
+    include: "workflow/rules/lorita_cnn.smk"
+if "lorita_vit" in BLOCK:
+    include: "workflow/rules/lorita_vit.smk"
+if "structured" in BLOCK:
+    include: "workflow/rules/structured.smk"
 if "toeplitz" in BLOCK:
     include: "workflow/rules/toeplitz.smk"
 include: "workflow/rules/report.smk"

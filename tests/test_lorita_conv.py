@@ -8,6 +8,16 @@ from lowrank.methods.lorita import FactorizedConv2d, FactorizedLinear, collapse,
 from lowrank.models.registry import build
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread, as the studies' jobs use: tiny models do not gain from a second, and
+    on a shared CPU two threads wait on each other (measured 4-8x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 @pytest.mark.parametrize(
     "geometry",

@@ -14,6 +14,17 @@ from lowrank.methods.lorita import collapse, lorita
 from lowrank.methods.truncation import gsvt_ranks, layer_svds, lsvt_ranks, truncate
 from lowrank.models.registry import build
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread, as the studies' jobs use: tiny models do not gain from a second, and
+    on a shared CPU two threads wait on each other (measured 4-8x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TINY = [
     ("vgg13", dict(width=1 / 16)),
     ("vgg16", dict(width=1 / 16, in_channels=1)),

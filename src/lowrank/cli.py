@@ -155,7 +155,13 @@ def cmd_train_model(args: argparse.Namespace) -> None:
     params, block = _load(args)
     _check_study(block, args.study)
     summary = train_config(
-        args.study, block, args.config, args.factors, params["data_dir"], Path(args.out)
+        args.study,
+        block,
+        args.config,
+        args.factors,
+        params["data_dir"],
+        Path(args.out),
+        params.get("device", "auto"),
     )
     accs = [r["test_acc"] for r in summary["runs"]]
     print(
@@ -172,13 +178,29 @@ def cmd_sweep_model(args: argparse.Namespace) -> None:
     train_dir = Path(args.train_dir)
     if not (train_dir / "summary.json").is_file():
         raise UserError(f"{train_dir / 'summary.json'}: missing; train this configuration first")
-    sweep_config(args.study, block, train_dir, params["data_dir"], params["threads"])
+    sweep_config(args.study, block, train_dir, params["data_dir"], block[args.study]["threads"])
     print(f"wrote {train_dir / 'sweep.csv'}")
 
 
+def cmd_pareto_model(args: argparse.Namespace) -> None:
+    from lowrank.studies import job_names
+    from lowrank.sweep.model_pareto import write_pareto
+
+    params, block = _load(args)
+    if args.study not in block:
+        raise UserError(f"params: the scale has no '{args.study}' block")
+    out = Path(args.out)
+    write_pareto(out.parent, job_names(args.study, block), block[args.study], out)
+    print(f"wrote {out}")
+
+
 def _check_study(block: dict, study: str) -> None:
+    """The study must be in the scale; its jobs use the study's own torch thread count."""
     if study not in block:
         raise UserError(f"params: the scale has no '{study}' block")
+    import torch
+
+    torch.set_num_threads(block[study]["threads"])
 
 
 def _check_member(cfg: dict, key: str, value: int) -> None:
@@ -219,6 +241,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--study", required=True, choices=["lorita_cnn", "lorita_vit", "structured"])
     p.add_argument("--train-dir", required=True)
     p.set_defaults(func=cmd_sweep_model)
+    p = sub.add_parser("pareto-model", help="collect a CNN/ViT study's realized models")
+    p.add_argument("--study", required=True, choices=["lorita_cnn", "lorita_vit", "structured"])
+    p.add_argument("--out", required=True, help="results/<scale>/<study>/pareto.csv")
+    p.set_defaults(func=cmd_pareto_model)
     p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flops)

@@ -54,8 +54,14 @@ def configs(study: str, block: dict) -> dict[str, ModelConfig]:
         for dataset in cfg["datasets"]:
             for model in cfg["models"]:
                 out[f"{model}_{dataset}"] = ModelConfig(
-                    study, f"{model}_{dataset}", model, model, dataset, cfg.get("fallback"),
-                    cfg["augment"], {"width": cfg["width"]},
+                    study,
+                    f"{model}_{dataset}",
+                    model,
+                    model,
+                    dataset,
+                    cfg.get("fallback"),
+                    cfg["augment"],
+                    {"width": cfg["width"]},
                 )
     elif study == "structured":
         for model in cfg["models"]:
@@ -65,8 +71,14 @@ def configs(study: str, block: dict) -> dict[str, ModelConfig]:
             if model == "resnet20":
                 kwargs["shortcut"] = cfg["resnet20_shortcut"]
             out[f"{model}_{cfg['dataset']}"] = ModelConfig(
-                study, f"{model}_{cfg['dataset']}", model, model, cfg["dataset"],
-                cfg.get("fallback"), cfg["augment"], kwargs,
+                study,
+                f"{model}_{cfg['dataset']}",
+                model,
+                model,
+                cfg["dataset"],
+                cfg.get("fallback"),
+                cfg["augment"],
+                kwargs,
             )
     elif study == "lorita_vit":
         for entry in cfg["vits"]:
@@ -75,7 +87,13 @@ def configs(study: str, block: dict) -> dict[str, ModelConfig]:
             kwargs = {k: cfg[k] for k in ("width", "patch_size", "dim", "mlp_dim")}
             kwargs.update(depth=entry["depth"], heads=entry["heads"])
             out[cid] = ModelConfig(
-                study, cid, "vit", tag, cfg["dataset"], cfg.get("fallback"), entry["augment"],
+                study,
+                cid,
+                "vit",
+                tag,
+                cfg["dataset"],
+                cfg.get("fallback"),
+                entry["augment"],
                 kwargs,
             )
     else:

@@ -150,7 +150,11 @@ def structured_record(
         ranks = RANKERS[point["method"]](svds, float(point["target_fraction"]))
         model = truncate(dense, svds, ranks)
         model = finetune(
-            model, train_xy, cfg["finetune_steps"], cfg["batch_size"], cfg["finetune_lr"],
+            model,
+            train_xy,
+            cfg["finetune_steps"],
+            cfg["batch_size"],
+            cfg["finetune_lr"],
             int(seed),
         )
         counts = _counts(summary, model, ranks)

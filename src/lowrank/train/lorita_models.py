@@ -9,7 +9,6 @@ summary.json is written last, so Snakemake sees the job finished only when every
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -18,55 +17,35 @@ import torch
 
 from lowrank.atomic import write_json, write_with
 from lowrank.config import params_hash
-from lowrank.data.images import ImageSplits, load_images
+from lowrank.data.images import ImageSplits, load_images, resolve_dataset
 from lowrank.errors import UserError
 from lowrank.methods.lorita import lorita
 from lowrank.models.registry import build
 from lowrank.provenance import stamp
 from lowrank.studies import TRAIN_KEYS, ModelConfig, get_config
+from lowrank.train.device import resolve_device
 from lowrank.train.loop import TrainConfig, accuracy, train
-
-# What train/loop.py does when TrainConfig has no field for a setting.
-LOOP_DEFAULTS = {"optimizer": "adam", "schedule": "constant", "augment": False}
 
 
 def study_dataset(config: ModelConfig, data_dir: str | Path) -> ImageSplits:
-    """The requested dataset if it is available in data_dir, else the configured fallback.
-
-    One place to switch to lowrank.data.images.resolve_dataset when it lands; the returned
-    splits carry the label of what was really loaded, and every result records it.
-    """
-    try:
-        return load_images(config.dataset, data_dir)
-    except UserError:
-        if not config.fallback:
-            raise
-    return load_images(config.fallback, data_dir)
+    """The requested dataset if its verified files are in data_dir, else the configured
+    fallback (quick scale without CIFAR: real MNIST padded to 32x32). The splits carry the
+    label of what was really loaded, and every result records it."""
+    return load_images(resolve_dataset(config.dataset, config.fallback, data_dir), data_dir)
 
 
-def make_train_config(cfg: dict, study: str, augment: bool, wd: float, seed: int):
-    """TrainConfig for one run; settings the loop cannot apply yet are refused, never ignored."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = dict(
+def make_train_config(cfg: dict, augment: bool, wd: float, seed: int) -> TrainConfig:
+    """One run's TrainConfig from the study's params block."""
+    return TrainConfig(
         epochs=cfg["epochs"],
         batch_size=cfg["batch_size"],
         lr=cfg["lr"],
         weight_decay=wd,
         seed=seed,
+        optimizer=cfg["optimizer"],
+        schedule=None if cfg["schedule"] == "constant" else cfg["schedule"],
+        augment=augment,
     )
-    for key, value in {
-        "optimizer": cfg["optimizer"],
-        "schedule": cfg["schedule"],
-        "augment": augment,
-    }.items():
-        if key in fields:
-            values[key] = value
-        elif value != LOOP_DEFAULTS[key]:
-            raise UserError(
-                f"params: {study}.{key} = {value!r} needs training-loop support that "
-                f"train/loop.py does not have yet (it trains with {LOOP_DEFAULTS[key]!r})"
-            )
-    return TrainConfig(**values)
 
 
 def model_builder(summary_or_config: dict, n_factors: int):
@@ -123,7 +102,14 @@ def eval_sets(splits: ImageSplits, cfg: dict) -> tuple[tuple, tuple]:
 
 
 def train_config(
-    study: str, block: dict, config_id: str, n_factors: int, data_dir: str, out: Path, log=print
+    study: str,
+    block: dict,
+    config_id: str,
+    n_factors: int,
+    data_dir: str,
+    out: Path,
+    device: str = "auto",
+    log=print,
 ) -> dict:
     """Train all runs of one (configuration, N) and write out/summary.json."""
     cfg = block[study]
@@ -155,7 +141,7 @@ def train_config(
                 runs.append(json.loads(record.read_text()))
                 continue
             log(f"{config.id} N={n_factors} wd={wd:g} seed={seed} on {splits.label}")
-            tc = make_train_config(cfg, study, config.augment, wd, seed)
+            tc = make_train_config(cfg, config.augment, wd, seed)
             model, history = train(
                 model_builder(base, n_factors),
                 tc,
@@ -163,7 +149,9 @@ def train_config(
                 val_xy,
                 checkpoint=folder / "checkpoint.pt",
                 log=log,
+                device=resolve_device(device),
             )
+            model = model.cpu().eval()
             write_with(folder / "model.pt", lambda p, m=model: torch.save(m.state_dict(), p))
             run = {
                 "weight_decay": wd,
@@ -195,6 +183,7 @@ def train_config(
         "selected_weight_decay": max(cfg["weight_decays"], key=lambda wd: mean_val[wd]),
         "mean_val_acc_by_weight_decay": mean_val,
         "runs": runs,
+        "device": str(resolve_device(device)),
         "provenance": stamp(cfg, cfg["seeds"], splits.checksum, time.perf_counter() - t0),
     }
     write_json(out / "summary.json", summary)
