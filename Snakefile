@@ -39,6 +39,12 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/lorita_fcn.smk"
 if "rankconv" in BLOCK:
     include: "workflow/rules/rankconv.smk"
+if "lorita_cnn" in BLOCK:
+    include: "workflow/rules/lorita_cnn.smk"
+if "lorita_vit" in BLOCK:
+    include: "workflow/rules/lorita_vit.smk"
+if "structured" in BLOCK:
+    include: "workflow/rules/structured.smk"
 if "toeplitz" in BLOCK:
     include: "workflow/rules/toeplitz.smk"
 if "tucker" in BLOCK:

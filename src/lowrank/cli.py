@@ -1,4 +1,5 @@
-"""The `lowrank` command: fetch, train, sweep, flops, toeplitz, bench, report, validate.
+"""The `lowrank` command: fetch, train, sweep, train-model, sweep-model, flops, toeplitz, bench,
+report, validate.
 
 Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
 per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
@@ -207,6 +208,60 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {html}")
 
 
+def cmd_train_model(args: argparse.Namespace) -> None:
+    from lowrank.train.lorita_models import train_config
+
+    params, block = _load(args)
+    _check_study(block, args.study)
+    summary = train_config(
+        args.study,
+        block,
+        args.config,
+        args.factors,
+        params["data_dir"],
+        Path(args.out),
+        params.get("device", "auto"),
+    )
+    accs = [r["test_acc"] for r in summary["runs"]]
+    print(
+        f"{args.study} {args.config} N={args.factors} on {summary['dataset_label']}: "
+        f"test accuracy {min(accs):.4f}..{max(accs):.4f}"
+    )
+
+
+def cmd_sweep_model(args: argparse.Namespace) -> None:
+    from lowrank.sweep.model_sweep import sweep_config
+
+    params, block = _load(args)
+    _check_study(block, args.study)
+    train_dir = Path(args.train_dir)
+    if not (train_dir / "summary.json").is_file():
+        raise UserError(f"{train_dir / 'summary.json'}: missing; train this configuration first")
+    sweep_config(args.study, block, train_dir, params["data_dir"], block[args.study]["threads"])
+    print(f"wrote {train_dir / 'sweep.csv'}")
+
+
+def cmd_pareto_model(args: argparse.Namespace) -> None:
+    from lowrank.studies import job_names
+    from lowrank.sweep.model_pareto import write_pareto
+
+    params, block = _load(args)
+    if args.study not in block:
+        raise UserError(f"params: the scale has no '{args.study}' block")
+    out = Path(args.out)
+    write_pareto(out.parent, job_names(args.study, block), block[args.study], out)
+    print(f"wrote {out}")
+
+
+def _check_study(block: dict, study: str) -> None:
+    """The study must be in the scale; its jobs use the study's own torch thread count."""
+    if study not in block:
+        raise UserError(f"params: the scale has no '{study}' block")
+    import torch
+
+    torch.set_num_threads(block[study]["threads"])
+
+
 def _check_member(cfg: dict, key: str, value: int) -> None:
     if value not in cfg[key]:
         raise UserError(f"params: key 'lorita_fcn.{key}' does not include {value}")
@@ -230,6 +285,25 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="LSVT/GSVT truncation sweep of a trained configuration")
     p.add_argument("--train-dir", required=True)
     p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser(
+        "train-model", help="train every seed and weight decay of one CNN/ViT configuration"
+    )
+    p.add_argument("--study", required=True, choices=["lorita_cnn", "lorita_vit", "structured"])
+    p.add_argument("--config", required=True, help="configuration id, e.g. vgg13_cifar10")
+    p.add_argument("--factors", type=int, required=True, help="LoRITa N")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_train_model)
+    p = sub.add_parser(
+        "sweep-model",
+        help="LSVT/GSVT sweep of a trained CNN/ViT (and Tables 3-4's operating point)",
+    )
+    p.add_argument("--study", required=True, choices=["lorita_cnn", "lorita_vit", "structured"])
+    p.add_argument("--train-dir", required=True)
+    p.set_defaults(func=cmd_sweep_model)
+    p = sub.add_parser("pareto-model", help="collect a CNN/ViT study's realized models")
+    p.add_argument("--study", required=True, choices=["lorita_cnn", "lorita_vit", "structured"])
+    p.add_argument("--out", required=True, help="results/<scale>/<study>/pareto.csv")
+    p.set_defaults(func=cmd_pareto_model)
     p = sub.add_parser("flops", help="FLOPs and parameters of the dense models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flops)

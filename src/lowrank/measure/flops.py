@@ -13,10 +13,28 @@ element; affine BatchNorm = two per element.
 from __future__ import annotations
 
 import io
+import sys
 
-from ptflops import get_model_complexity_info
-from ptflops.flops_counter import FLOPS_BACKEND
 from torch import nn
+
+
+def _import_ptflops():
+    """Import ptflops without torchvision: ptflops imports torchvision.ops only to count its
+    DeformConv2d (no model here has one), and that import pulls in torch._dynamo, about 4 s
+    of every short job's start-up. An already imported torchvision is left alone."""
+    blocked = "torchvision" not in sys.modules
+    if blocked:
+        sys.modules["torchvision"] = None  # makes `import torchvision.ops` raise ImportError
+    try:
+        from ptflops import get_model_complexity_info
+        from ptflops.flops_counter import FLOPS_BACKEND
+    finally:
+        if blocked:
+            del sys.modules["torchvision"]
+    return get_model_complexity_info, FLOPS_BACKEND
+
+
+get_model_complexity_info, FLOPS_BACKEND = _import_ptflops()
 
 PTFLOPS_BACKEND = FLOPS_BACKEND.PYTORCH
 

@@ -16,6 +16,11 @@ from lowrank.errors import UserError
 BUILDERS: dict[str, str] = {
     "fcn": "lowrank.models.fcn:fcn",
     "rankconv_cnn": "lowrank.models.rankconv_cnn:rankconv_cnn",
+    "vgg13": "lowrank.models.vgg:vgg13",
+    "vgg16": "lowrank.models.vgg:vgg16",
+    "resnet18": "lowrank.models.resnet:resnet18",
+    "resnet20": "lowrank.models.resnet:resnet20",
+    "vit": "lowrank.models.vit:vit",
     "twoconv": "lowrank.models.twoconv:twoconv_cnn",
     "tutorial_cnn": "lowrank.models.tutorial_cnn:tutorial_cnn",
 }

@@ -132,7 +132,8 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
     if kind == "lorita_lt_n1":
         cases = held = 0
         parts = []
-        for keys, group in mean.groupby([c for c in ("depth", "method") if c in mean.columns]):
+        cols = ("depth", "model", "dataset", "augmentation", "method")
+        for keys, group in mean.groupby([c for c in cols if c in mean.columns]):
             by_n = dict(zip(group["n_factors"].astype(int), group["value"], strict=True))
             if 1 not in by_n or len(by_n) < 2:
                 continue
@@ -153,6 +154,8 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
         holds = all(a < b for a, b in zip(ordered, ordered[1:], strict=False))
         text = ", ".join(f"N={int(n)}: {v:.2f}x" for n, v in by_n.items())
         return holds, f"seconds per epoch relative to N=1: {text}"
+    if kind in ("decreasing_in_N", "one_row_dominates", "positive_for_some_n"):
+        return _lorita_models(kind, mean)
     if kind in ("increasing_in_rank", "decline_only_at_lowest_rank"):
         by_rank = mean.groupby(mean["rank"].astype(int))["value"].mean().sort_index()
         return _by_rank(kind, by_rank)
@@ -161,6 +164,32 @@ def _comparison(kind: str, rows: pd.DataFrame) -> tuple[bool, str] | None:
     if kind in TUCKER_RULES:
         return TUCKER_RULES[kind](mean)
     return None
+
+
+def _lorita_models(kind: str, mean: pd.DataFrame) -> tuple[bool, str]:
+    """Orderings of the CNN/ViT LoRITa studies (seed 004) on seed means: the retained share
+    falls with N (per model and method, majority of cases); one N setting beats the other in
+    every quantity (all row gaps share a sign); some N > 1 has a positive gap."""
+    if kind == "decreasing_in_N":
+        cases = held = 0
+        parts = []
+        keys = [c for c in ("model", "dataset", "augmentation", "method") if c in mean.columns]
+        for key, group in mean.groupby(keys):
+            by_n = group.groupby(group["n_factors"].astype(int))["value"].mean().sort_index()
+            if len(by_n) < 2:
+                continue
+            cases += 1
+            held += all(a > b for a, b in zip(by_n, by_n.iloc[1:], strict=False))
+            text = ", ".join(f"N={n}: {v:.0f}%" for n, v in by_n.items())
+            parts.append(f"{'/'.join(map(str, key))}: {text}")
+        return held * 2 > cases, f"holds in {held} of {cases} cases; " + "; ".join(parts)
+    if kind == "one_row_dominates":
+        gaps = mean.groupby("quantity")["value"].mean()
+        holds = bool((gaps > 0).all() or (gaps < 0).all())
+        return holds, "N=2 minus N=3: " + ", ".join(f"{q} {v:+.2f}" for q, v in gaps.items())
+    by_n = mean[mean["n_factors"] > 1].groupby(mean["n_factors"].astype(int))["value"].mean()
+    holds = bool(len(by_n) and by_n.max() > 0)
+    return holds, "gap by N: " + ", ".join(f"N={n}: {v:+.2f}" for n, v in by_n.items())
 
 
 DECLINE_POINTS = 1.0  # "drops off" vs "does not": more than one point lost after the peak
