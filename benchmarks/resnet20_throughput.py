@@ -81,7 +81,7 @@ def speedup_rows(threads: int, fractions: list[float], batch: int) -> list[dict]
         for fraction in fractions:
             compressed = truncate(dense, svds, lsvt_ranks(svds, fraction)).eval()
             macs, params = ptflops_count(compressed, (3, 32, 32))
-            timing = speedup(dense, compressed, x, threads=threads, repeats=3, rounds=3)
+            timing = speedup(dense, compressed, x, threads=threads, repeats=9)
             rows.append(
                 {
                     "model": name,

@@ -1,67 +1,70 @@
-"""CPU inference time of a model: warm-up, repeats, median, a fixed number of threads.
+"""CPU inference time: warm-up runs, then the median of timed repeats, threads fixed and stated.
 
-The median of several timed batches resists the odd slow run on a shared machine; the thread
-count is fixed (and restored) so dense and compressed models are timed alike. On a machine
-that other jobs share, absolute seconds are inflated: compare ratios measured back to back.
+Models that are compared are timed interleaved (one pass of each per round), so a burst of
+load from other processes on a shared machine hits all of them alike; medians resist the
+rest. The thread count is fixed for the measurement (and restored) and recorded beside every
+number; on a shared machine absolute seconds are inflated, so reports show ratios.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 
-@dataclass(frozen=True)
-class Timing:
-    median_s: float
-    times_s: tuple[float, ...]
-    batch: int
-    threads: int
-
-    @property
-    def images_per_s(self) -> float:
-        return self.batch / self.median_s
-
-
 @torch.no_grad()
-def inference_time(
-    model: nn.Module,
+def cpu_inference_seconds(
+    models: dict[str, nn.Module],
     x: torch.Tensor,
-    threads: int = 2,
-    warmup: int = 2,
-    repeats: int = 7,
-) -> Timing:
-    """Seconds per forward pass of batch `x` (median over `repeats`, after `warmup`)."""
+    warmup: int = 3,
+    repeats: int = 10,
+    threads: int | None = None,
+) -> dict[str, dict]:
+    """Per model: median, min and max seconds of one forward pass of batch `x` (eval mode)."""
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
     previous = torch.get_num_threads()
-    was_training = model.training
-    torch.set_num_threads(threads)
-    model.eval()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    modes = {name: m.training for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
     try:
+        for m in models.values():
+            m.eval()
         for _ in range(warmup):
-            model(x)
-        times = []
+            for m in models.values():
+                m(x)
         for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
+            for name, m in models.items():
+                t0 = time.perf_counter()
+                m(x)
+                times[name].append(time.perf_counter() - t0)
+        used = torch.get_num_threads()
     finally:
         torch.set_num_threads(previous)
-        model.train(was_training)
-    return Timing(statistics.median(times), tuple(times), len(x), threads)
+        for name, m in models.items():
+            m.train(modes[name])
+    return {
+        name: {
+            "median_s": statistics.median(t),
+            "min_s": min(t),
+            "max_s": max(t),
+            "repeats": repeats,
+            "warmup": warmup,
+            "batch": len(x),
+            "threads": used,
+        }
+        for name, t in times.items()
+    }
 
 
-def speedup(dense: nn.Module, compressed: nn.Module, x: torch.Tensor, **kwargs) -> dict:
-    """Dense and compressed timed alternately (so load changes hit both), and their ratio."""
-    rounds = kwargs.pop("rounds", 3)
-    dense_t, comp_t = [], []
-    for _ in range(rounds):
-        dense_t.append(inference_time(dense, x, **kwargs).median_s)
-        comp_t.append(inference_time(compressed, x, **kwargs).median_s)
-    d, c = statistics.median(dense_t), statistics.median(comp_t)
-    return {"dense_s": d, "compressed_s": c, "speedup": d / c, "batch": len(x)}
+def speedup(
+    dense: nn.Module, compressed: nn.Module, x: torch.Tensor, threads: int = 2, repeats: int = 7
+) -> dict:
+    """Dense and compressed timed interleaved, and the realized speedup dense / compressed."""
+    t = cpu_inference_seconds({"dense": dense, "compressed": compressed}, x, 2, repeats, threads)
+    d, c = t["dense"]["median_s"], t["compressed"]["median_s"]
+    return {"dense_s": d, "compressed_s": c, "speedup": d / c, "batch": len(x), "threads": threads}

@@ -25,7 +25,7 @@ from lowrank.config import params_hash
 from lowrank.data.images import ImageSplits, load_images
 from lowrank.errors import UserError
 from lowrank.measure.flops import ptflops_count
-from lowrank.measure.timing import cpu_inference_seconds
+from lowrank.measure.speed import cpu_inference_seconds
 from lowrank.models import registry
 from lowrank.provenance import stamp
 from lowrank.train.curve import CurveProbe

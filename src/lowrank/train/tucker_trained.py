@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from lowrank.atomic import write_json
-from lowrank.measure.timing import cpu_inference_seconds
+from lowrank.measure.speed import cpu_inference_seconds
 from lowrank.methods import tucker
 from lowrank.methods.tucker_conv import (
     TuckerConv2d,
