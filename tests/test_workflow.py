@@ -107,12 +107,25 @@ def test_smoke_study_end_to_end(smoke_project):
 
 def test_dry_run_plans_every_scale_quickly_with_few_jobs(tmp_path, real_mnist_dir):
     project = make_project(tmp_path / "p", real_mnist_dir)
-    for scale, jobs in (("smoke", 8), ("quick", 22), ("paper", 22)):
+    for scale, jobs in (("smoke", 21), ("quick", 65), ("paper", 184)):
         start = time.perf_counter()
         out = run([str(BIN / "snakemake"), "-n", "--config", f"scale={scale}"], project).stdout
         elapsed = time.perf_counter() - start
         assert re.search(rf"^total\s+{jobs}$", out, re.M), out[-1500:]
         assert elapsed < 10, f"dry run of {scale} took {elapsed:.1f}s"
+    # every run of LoRITa Tables 1-4 and of the other sources is in the paper plan
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
+    expected = {
+        "train_lorita_fcn": 9,  # Table 1: FCN-6/8/10 x N=1,2,3
+        "train_lorita_cnn": 12,  # Table 2: VGG13/ResNet18 x CIFAR-10/100 x N=1,2,3
+        "train_lorita_vit": 18,  # Tables 1-2 ViT rows x N=1,2,3
+        "train_structured": 6,  # Tables 3-4: ResNet20/VGG16 x N=1,2,3
+        "train_rankconv": 72,  # seed 000: K=3,5,7 x (K+1) ranks x 4 variants
+        "toeplitz_train": 1,  # seed 001
+        "tucker_posthoc": 3,  # seeds 002/003: tutorial CNN, ResNet20, VGG16
+        "tucker_trained": 3,
+    }
+    assert {k: int(counts.get(k, 0)) for k in expected} == expected
 
 
 @pytest.mark.e2e
