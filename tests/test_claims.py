@@ -165,3 +165,18 @@ def test_bootstrap_interval_contains_the_mean():
     lo, hi = ledger.bootstrap_ci([0.1, 0.2, 0.3, 0.4])
     assert lo < 0.25 < hi
     assert ledger.bootstrap_ci([0.5]) == (0.5, 0.5)
+
+
+def test_timings_are_flagged_wall_clock_and_nothing_else_is():
+    """Run-to-run comparisons (tests/test_slurm.py) drop exactly the flagged rows."""
+    for name, spec in METRICS.items():
+        if spec["unit"] == "seconds" or name.endswith(("time_ratio", "_slowdown")):
+            assert spec.get("wall_clock"), name
+        if spec["unit"] in ("fraction", "count", "mflops", "mparams"):
+            assert not spec.get("wall_clock"), name
+    acc = ledger.evaluate(claim(), measured([0.98]), METRICS, "quick", "", {})
+    assert acc.wall_clock is False
+    c = claim(metric="toeplitz.naive_slowdown", selector={}, unit="ratio", paper_value=13)
+    rows = pd.DataFrame([{"metric": c["metric"], "seed": 0, "value": 20.0}])
+    timed = ledger.evaluate(c, rows, METRICS, "quick", "", {})
+    assert timed.wall_clock is True and timed.verdict == ledger.BETTER

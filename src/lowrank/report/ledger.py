@@ -64,6 +64,7 @@ class Row:
     protocol: str  # the claim's own protocol differences and caveats
     scale_protocol: str  # what this scale changes (epochs, seeds), for every measured claim
     link: str
+    wall_clock: bool  # the metric is (or includes) measured seconds: varies between runs
 
 
 def load_claims(path: str | Path, metrics: dict) -> list[dict]:
@@ -315,6 +316,7 @@ def evaluate(
             claim.get("notes") or "",
             scale_protocol,
             links.get(spec["study"], ""),
+            bool(spec.get("wall_clock", False)),
         )
 
     if not spec.get("produced") or rows.empty:
