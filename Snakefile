@@ -25,6 +25,8 @@ DATA = config["data_dir"]
 RES = f"{config['results_dir']}/{SCALE}"
 LOGS = f"logs/{SCALE}"
 THREADS = config["threads"]
+# Training rules ask the cluster for a GPU only when params `device` says cuda.
+GPU = 1 if config.get("device") == "cuda" else 0
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 # The package runs from src/ in whichever Python the job has: the project's venv by default,
 # the rule's conda environment under --use-conda.

@@ -27,6 +27,7 @@ rule train_lorita_fcn:
     resources:
         mem_mb=4000,
         runtime=240,
+        gpu=GPU,
     log:
         f"{LOGS}/train_lorita_fcn/fcn{{depth}}_N{{n}}.log",
     conda:

@@ -39,4 +39,4 @@ def config_pattern(study):
 # A paper-scale training job runs every seed x weight decay of one (model, dataset, N) for
 # 200 epochs: days on a CPU, hours on a GPU (params `device`); quick jobs take seconds.
 MODEL_TRAIN_RUNTIME = 2880 if SCALE == "paper" else 60
-MODEL_GPU = 1 if config.get("device") == "cuda" else 0
+MODEL_GPU = GPU

@@ -70,6 +70,7 @@ rule train_rankconv:
     resources:
         mem_mb=8000,
         runtime=720,
+        gpu=GPU,
     log:
         f"{LOGS}/rankconv/k{{rc_kernel}}_{{rc_rank}}_{{rc_variant}}.log",
     conda:

@@ -28,6 +28,10 @@ wildcard_constraints:
     network=r"[A-Za-z0-9_\-]+",
 
 
+# VGG16's post-hoc rank search (up to 128 evaluations per layer) makes paper jobs long.
+TUCKER_RUNTIME = 1440 if SCALE == "paper" else 240
+
+
 rule tucker_dense:
     input:
         TUCKER_DATA,
@@ -39,7 +43,8 @@ rule tucker_dense:
     threads: THREADS
     resources:
         mem_mb=4000,
-        runtime=240,
+        runtime=TUCKER_RUNTIME,
+        gpu=GPU,
     log:
         f"{LOGS}/tucker_dense/{{network}}.log",
     conda:
@@ -60,7 +65,8 @@ rule tucker_posthoc:
     threads: THREADS
     resources:
         mem_mb=4000,
-        runtime=240,
+        runtime=TUCKER_RUNTIME,
+        gpu=GPU,
     log:
         f"{LOGS}/tucker_posthoc/{{network}}.log",
     conda:
@@ -81,7 +87,8 @@ rule tucker_trained:
     threads: THREADS
     resources:
         mem_mb=4000,
-        runtime=240,
+        runtime=TUCKER_RUNTIME,
+        gpu=GPU,
     log:
         f"{LOGS}/tucker_trained/{{network}}.log",
     conda:
