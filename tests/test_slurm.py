@@ -126,13 +126,22 @@ def test_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path, re
         time.sleep(0.05)
     subprocess.run(["scontrol", "requeue", job], env=cluster.env, check=True)
     # a requeued job is held ~2 minutes (EligibleTime = requeue + 121 s): release it once
-    # it is pending again (it passes through COMPLETING first)
-    deadline = time.monotonic() + 240
+    # it is pending again (it passes through COMPLETING first), 10 s ahead: starting it at
+    # once can meet the killed instance's revoked credential ("Job credential revoked")
+    deadline, released = time.monotonic() + 240, False
     while (state := _job_field(cluster, job, "JobState")) != "COMPLETED":
-        assert time.monotonic() < deadline, state
-        if state == "PENDING" and _job_field(cluster, job, "Reason") == "BeginTime":
+        assert time.monotonic() < deadline and state not in ("FAILED", "CANCELLED"), (
+            state,
+            (project / "job.log").read_text()[-2000:],
+        )
+        if (
+            not released
+            and state == "PENDING"
+            and _job_field(cluster, job, "Reason") == "BeginTime"
+        ):
+            released = True
             subprocess.run(
-                ["scontrol", "update", f"jobid={job}", "StartTime=now"],
+                ["scontrol", "update", f"jobid={job}", "StartTime=now+10"],
                 env=cluster.env,
                 check=True,
                 capture_output=True,
