@@ -127,7 +127,7 @@ def test_dvc_study_stage_tracks_every_training_setting():
     schema = yaml.safe_load((REPO / "workflow/schemas/params.schema.yaml").read_text())
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["study"]
     report_only = {
-        "lorita_fcn": {"drop_tolerance"},
+        "lorita_fcn": {"drop_tolerance", "converged_by"},
         "toeplitz": set(),
         "rankconv": {"target_acc", "early_iteration"},
         "tucker": set(),

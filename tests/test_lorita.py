@@ -6,10 +6,11 @@ from lowrank.methods.lorita import FactorizedLinear, collapse, lorita
 from lowrank.models.fcn import fcn
 
 
+@pytest.mark.parametrize("shape", [(7, 5), (5, 7)])
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
-def test_collapse_equals_product_of_factors(n):
+def test_collapse_equals_product_of_factors(n, shape):
     torch.manual_seed(0)
-    layer = FactorizedLinear(7, 5, n)
+    layer = FactorizedLinear(*shape, n)
     expected = layer.factors[0].weight.double()
     for f in layer.factors[1:]:
         expected = f.weight.double() @ expected
@@ -17,15 +18,21 @@ def test_collapse_equals_product_of_factors(n):
     assert type(plain) is nn.Linear
     torch.testing.assert_close(plain.weight.double(), expected.float().double())
     torch.testing.assert_close(plain.bias, layer.factors[-1].bias)
-    x = torch.randn(11, 7)
+    x = torch.randn(11, shape[0])
     torch.testing.assert_close(plain(x), layer(x), rtol=1e-5, atol=1e-5)
 
 
 def test_factor_shapes_and_bias_only_on_last():
+    """Inner dimension min(in, out): squares on the output side when out <= in."""
     layer = FactorizedLinear(784, 500, 3)
     shapes = [tuple(f.weight.shape) for f in layer.factors]
-    assert shapes == [(784, 784), (784, 784), (500, 784)]
+    assert shapes == [(500, 784), (500, 500), (500, 500)]
     assert [f.bias is not None for f in layer.factors] == [False, False, True]
+    wide = FactorizedLinear(5, 7, 3)
+    assert [tuple(f.weight.shape) for f in wide.factors] == [(5, 5), (5, 5), (7, 5)]
+    assert [f.bias is not None for f in wide.factors] == [False, False, True]
+    head = FactorizedLinear(500, 10, 2)
+    assert [tuple(f.weight.shape) for f in head.factors] == [(10, 500), (10, 10)]
 
 
 def test_lorita_replaces_every_linear_and_collapse_restores_outputs():

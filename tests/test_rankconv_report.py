@@ -8,6 +8,7 @@ import pytest
 from lowrank.atomic import write_json
 from lowrank.config import load_params, read_yaml, scale_block
 from lowrank.report import ledger
+from lowrank.report.comparability import RunProtocol
 from lowrank.report.sections import rankconv as section
 from lowrank.train import rankconv as job
 
@@ -93,9 +94,13 @@ def write_results(results: Path, design=DESIGN) -> None:
         )
 
 
+# A run on the slides' data and budget, so that the ordering rules themselves are judged.
+SAME_PROTOCOL = {"rankconv": RunProtocol({"cifar10": "cifar10"}, True, iterations=10_000)}
+
+
 def verdicts(measured: pd.DataFrame) -> dict[str, str]:
     return {
-        cid: ledger.evaluate(c, measured, METRICS, "quick", "", {}).verdict
+        cid: ledger.evaluate(c, measured, METRICS, "quick", "", {}, SAME_PROTOCOL).verdict
         for cid, c in CLAIMS.items()
         if cid.startswith("s000-")
     }
@@ -115,6 +120,7 @@ def test_section_rows_tables_and_every_claim_verdict(tmp_path):
     ratio = m[(m["metric"] == "rankconv.conv_param_ratio") & (m["kernel"] == 7)]
     assert sorted(ratio["value"]) == pytest.approx([14 / 49, 84 / 49])
     expected = {cid: ledger.REPRODUCED for cid in verdicts(m)}
+    expected["s000-params-quadratic-to-linear"] = ledger.IDENTITY  # 2NK/K^2 by construction
     for lost in ("train-rank1-vs-dense", "rank1-gap-2pts", "rank1-gap-2pts-large-kernel"):
         expected[f"s000-{lost}"] = ledger.NOT_COMPARABLE  # the slides lost kernel/variant
     assert verdicts(m) == expected

@@ -106,7 +106,7 @@ def test_section_reports_measured_rows_and_the_dataset(smoke_results, tmp_path):
     assert len(ran) >= 6  # only convergence may lack a target at smoke scale
     assert not ran["reason"].str.contains("no rule yet").any()
     params_claim = table[table["id"] == "s003-params-count"].iloc[0]
-    assert params_claim["verdict"] == ledger.REPRODUCED  # counted = the project's formula
+    assert params_claim["verdict"] == ledger.IDENTITY  # counted = the project's formula
 
 
 def rows(**columns) -> pd.DataFrame:

@@ -58,20 +58,33 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
     from lowrank.train.lorita_fcn import train_config
 
     params, block = _load(args)
+    torch.set_num_threads(block["lorita_fcn"].get("threads") or params["threads"])
     _check_member(block["lorita_fcn"], "depths", args.depth)
     _check_member(block["lorita_fcn"], "factors", args.factors)
-    summary = train_config(block, args.depth, args.factors, params["data_dir"], Path(args.out))
+    if args.seed is not None:
+        _check_member(block["lorita_fcn"], "seeds", args.seed)
+    summary = train_config(
+        block, args.depth, args.factors, params["data_dir"], Path(args.out), only_seed=args.seed
+    )
+    if summary is None:
+        print(f"FCN-{args.depth} N={args.factors} seed {args.seed}: runs done; summary waits")
+        return
     accs = [r["test_acc"] for r in summary["runs"]]
     print(f"FCN-{args.depth} N={args.factors}: test accuracy {min(accs):.4f}..{max(accs):.4f}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    import torch
+
     from lowrank.sweep.truncation_sweep import sweep_config
 
     params, block = _load(args)
+    torch.set_num_threads(block["lorita_fcn"].get("threads") or params["threads"])
     train_dir = Path(args.train_dir)
     if not (train_dir / "summary.json").is_file():
         raise UserError(f"{train_dir / 'summary.json'}: missing; train this configuration first")
@@ -281,6 +294,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, required=True)
     p.add_argument("--factors", type=int, required=True, help="LoRITa N")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="train only this seed's runs (every weight decay) and write no summary: a long "
+        "run done seed by seed; the job without --seed reuses them",
+    )
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("sweep", help="LSVT/GSVT truncation sweep of a trained configuration")
     p.add_argument("--train-dir", required=True)

@@ -22,7 +22,9 @@ rule report:
         metrics=f"{RES}/metrics.json",
         plots=f"{RES}/plots/truncation.csv",
     params:
-        settings=params_hash(BLOCK["lorita_fcn"]["drop_tolerance"]),
+        settings=params_hash(
+            [BLOCK["lorita_fcn"][k] for k in ("drop_tolerance", "converged_by")]
+        ),
     log:
         f"{LOGS}/report.log",
     conda:

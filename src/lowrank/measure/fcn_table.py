@@ -23,9 +23,10 @@ def flops_rows(cfg: dict) -> list[dict]:
     rows = []
     for depth in cfg["depths"]:
         for n in cfg["factors"]:
-            factorized = lorita(fcn(depth, cfg["width"]), n)
+            bn = cfg.get("batchnorm", False)
+            factorized = lorita(fcn(depth, cfg["width"], batchnorm=bn), n)
             macs, params = ptflops_count(collapse(factorized), INPUT_SHAPE)
-            a_macs, a_params = analytic_fcn(depth, cfg["width"])
+            a_macs, a_params = analytic_fcn(depth, cfg["width"], batchnorm=bn)
             rows.append(
                 {
                     "depth": depth,

@@ -82,6 +82,7 @@ def analytic_fcn(
     ranks: list[int] | None = None,
     in_features: int = 784,
     classes: int = 10,
+    batchnorm: bool = False,
 ) -> tuple[int, int]:
     """(MACs, parameters) of FCN-`depth` from its dimensions alone, optionally truncated."""
     dims = fcn_dims(depth, width, in_features, classes)
@@ -89,6 +90,8 @@ def analytic_fcn(
     macs = sum(linear_macs(i, o, r) for (i, o), r in zip(dims, ranks, strict=True))
     params = sum(linear_params(i, o, r) for (i, o), r in zip(dims, ranks, strict=True))
     hidden = depth - 1
-    macs += hidden * (width + 2 * width)  # ReLU + affine BatchNorm1d per hidden layer
-    params += hidden * 2 * width  # BatchNorm1d weight and bias
+    macs += hidden * width  # ReLU per hidden layer (ptflops counts one op per element)
+    if batchnorm:
+        macs += hidden * 2 * width  # affine BatchNorm1d
+        params += hidden * 2 * width  # BatchNorm1d weight and bias
     return macs, params

@@ -124,6 +124,12 @@ def retained_fraction(svds: list[LayerSVD], ranks: dict[str, int]) -> float:
     return float(np.mean([ranks[d.name] / d.full_rank for d in svds]))
 
 
+def pooled_fraction(svds: list[LayerSVD], ranks: dict[str, int]) -> float:
+    """Retained / total singular values of all matrices pooled (what GSVT's target sets);
+    small layers weigh less here than on the paper's per-matrix axis."""
+    return sum(ranks[d.name] for d in svds) / sum(d.full_rank for d in svds)
+
+
 def is_thin(in_dim: int, out_dim: int, rank: int) -> bool:
     """Whether the two-layer rank-r form has fewer MACs (and weights) than the dense layer."""
     return rank * (in_dim + out_dim) < in_dim * out_dim
@@ -190,10 +196,13 @@ def low_rank_conv(layer: nn.Conv2d, svd: LayerSVD, rank: int) -> nn.Module:
 
 
 def truncate(model: nn.Module, svds: list[LayerSVD], ranks: dict[str, int]) -> nn.Module:
-    """A copy of `model` with every weight layer replaced by its truncated version."""
+    """A copy of `model` with every weight layer named in `ranks` replaced by its truncated
+    version; layers not in `ranks` stay as they are."""
     out = copy.deepcopy(model)
     by_name = {d.name: d for d in svds}
     for name, layer in weight_layers(out):
+        if name not in ranks:  # a layer left out of the truncation (e.g. a kept classifier)
+            continue
         parent_name, _, attr = name.rpartition(".")
         parent = out.get_submodule(parent_name) if parent_name else out
         make = low_rank_conv if isinstance(layer, nn.Conv2d) else low_rank_linear

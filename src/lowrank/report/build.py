@@ -15,6 +15,8 @@ from lowrank.config import read_yaml
 from lowrank.errors import UserError
 from lowrank.provenance import git_commit, versions
 from lowrank.report import figures, ledger, pareto, tables
+from lowrank.report.comparability import RunProtocol, dataset_label
+from lowrank.report.deviations import deviations_table
 from lowrank.report.measured import fcn_measurements
 from lowrank.report.section import DatasetUse, Section
 
@@ -58,7 +60,8 @@ def headline_metrics(t1: pd.DataFrame, summary: pd.DataFrame) -> dict:
     for _, row in t1.iterrows():
         out.setdefault(row["model"], {})[f"N{row['N']}_test_acc"] = row["test_acc_mean"]
     for _, row in summary.iterrows():
-        key = f"N{row['N']}_{row['method']}_min_retained_pct"
+        head = "" if row.get("head", "truncated") == "truncated" else "_head_kept"
+        key = f"N{row['N']}_{row['method']}{head}_min_retained_pct"
         out[row["model"]][key] = row["min_retained_pct"]
     return out
 
@@ -91,13 +94,40 @@ ZERO_DROP_CLAIMS = (
 )
 
 
+FCN_WIDTH = 500  # the width the source lost, chosen in params.yaml: "full size" means this
+
+
+def fcn_run_protocol(summaries: list[dict], cfg: dict) -> RunProtocol:
+    """What the FCN runs did: real MNIST always; full size at width 500 on all 50,000
+    training images; converged when every run's scale states how (params `converged_by`)."""
+    s = summaries[0]
+    reduced = []
+    if s["width"] != FCN_WIDTH:
+        reduced.append(f"width {s['width']} instead of {FCN_WIDTH}")
+    if s["train_images"] < 50_000:
+        reduced.append(f"{s['train_images']} of 50,000 training images")
+    return RunProtocol(
+        datasets={"mnist": "mnist"},
+        full_size=not reduced,
+        size_note="; ".join(reduced),
+        epochs=min(x["epochs"] for x in summaries),
+        converged_by=cfg.get("converged_by"),
+        seeds=len({r["seed"] for r in s["runs"]}),
+    )
+
+
 def scale_note(scale: str, cfg: dict, train_images: int) -> str:
     """The protocol difference every verdict at this scale carries."""
     if scale == "paper":
         return ""
+    trained = (
+        f"trained to convergence ({cfg['converged_by']})"
+        if cfg.get("converged_by")
+        else "the paper trains to convergence"
+    )
     return (
         f"{scale} scale: {cfg['epochs']} epoch(s), {len(cfg['seeds'])} seed(s), weight decay "
-        f"{cfg['weight_decays']}, {train_images} training images; the paper trains longer"
+        f"{cfg['weight_decays']}, {train_images} training images; {trained}"
     )
 
 
@@ -135,8 +165,16 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
     links["lorita_fcn"] = "#lorita-fcn"
     built = {study for _, studies in sections for study in studies} | {"lorita_fcn"}
     not_built = {k: v for k, v in STUDY_TITLES.items() if k not in built}
-    claims_table = ledger.ledger(claims, measured, metric_schema, params["scale"], notes, links)
+    runs = {"lorita_fcn": fcn_run_protocol(summaries, cfg)}
+    for section, metric_studies in sections:
+        for study in metric_studies:
+            runs[study] = section.run
+    claims_table = ledger.ledger(
+        claims, measured, metric_schema, params["scale"], notes, links, runs
+    )
     counts = {v: int((claims_table["verdict"] == v).sum()) for v in ledger.VERDICTS}
+    overview = ledger.summary(claims_table)
+    deviations = deviations_table()
     checksum = summaries[0]["provenance"]["dataset_checksum"]
     datasets = [DatasetUse("MNIST (real data)", checksum, "LoRITa FCNs (Table 1)")]
     for section, _ in sections:
@@ -155,6 +193,7 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
         "table1_fcn_accuracy": t1,
         "fcn_compression_summary": summary,
         "fcn_flops": flops,
+        "deviations": deviations,
     }
     for name, frame in named.items():
         write_with(table_dir / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
@@ -187,10 +226,19 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
         }
 
     metrics = headline_metrics(t1, summary)
+    metrics["claims_ledger"] = {v.split(" (")[0].replace(" ", "_"): n for v, n in counts.items()}
     write_json(results / "metrics.json", metrics)
-    plot_frame = sweep.groupby(["depth", "n_factors", "method", "target_fraction"], as_index=False)[
-        ["retained_fraction", "acc_drop"]
-    ].mean()
+    common = figures.on_common_axis(sweep)
+    plot_frame = (
+        common.groupby(["depth", "n_factors", "head", "method", "retained_pct"], as_index=False)[
+            "drop_pct"
+        ]
+        .mean()
+        .assign(
+            retained_fraction=lambda f: f["retained_pct"] / 100,
+            acc_drop=lambda f: f["drop_pct"] / 100,
+        )[["depth", "n_factors", "head", "method", "retained_fraction", "acc_drop"]]
+    )
     write_with(results / "plots" / "truncation.csv", lambda p: plot_frame.to_csv(p, index=False))
 
     env = jinja2.Environment(
@@ -202,6 +250,11 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
     html = env.get_template("report.html.j2").render(
         ledger=claims_table.to_dict("records"),
         counts=counts,
+        overview=overview,
+        dataset_label=dataset_label,
+        runs=runs,
+        study_titles={**STUDY_TITLES, "lorita_fcn": "LoRITa on FCNs (Table 1, Figures 2-3)"},
+        deviations=deviations.to_dict("records"),
         n_claims=len(claims_table),
         not_built=not_built,
         sections=[s for s, _ in sections],

@@ -16,18 +16,49 @@ import pandas as pd
 
 from lowrank.config import read_yaml
 from lowrank.errors import UserError
+from lowrank.report.comparability import TRANSFERABLE as TRANSFERABLE_MEASURES
+from lowrank.report.comparability import ClaimProtocol, RunProtocol, compare
 from lowrank.report.tucker_rules import RULES as TUCKER_RULES
 
 REPRODUCED = "reproduced"
 BETTER = "reproduced with a better result"
 NOT_REPRODUCED = "not reproduced"
+IDENTITY = "identity (holds by construction)"
+HOLDS_STAND_IN = "holds on stand-in data"
+FAILS_STAND_IN = "fails on stand-in data"
+HOLDS_REDUCED = "holds at reduced scale"
+FAILS_REDUCED = "fails at reduced scale"
 NOT_COMPARABLE = "not comparable"
 NOT_RUN = "not run at this scale"
-VERDICTS = (REPRODUCED, BETTER, NOT_REPRODUCED, NOT_COMPARABLE, NOT_RUN)
+VERDICTS = (
+    REPRODUCED,
+    BETTER,
+    NOT_REPRODUCED,
+    IDENTITY,
+    HOLDS_STAND_IN,
+    FAILS_STAND_IN,
+    HOLDS_REDUCED,
+    FAILS_REDUCED,
+    NOT_COMPARABLE,
+    NOT_RUN,
+)
+# Verdicts that judge the claim's own experiment (same dataset, model and budget).
+REAL_VERDICTS = (REPRODUCED, BETTER, NOT_REPRODUCED)
 VERDICT_CLASS = dict(
     zip(
         VERDICTS,
-        ("v-reproduced", "v-better", "v-not-reproduced", "v-not-comparable", "v-not-run"),
+        (
+            "v-reproduced",
+            "v-better",
+            "v-not-reproduced",
+            "v-identity",
+            "v-stand-in",
+            "v-stand-in-fails",
+            "v-stand-in",
+            "v-stand-in-fails",
+            "v-not-comparable",
+            "v-not-run",
+        ),
         strict=True,
     )
 )
@@ -45,7 +76,10 @@ CLAIM_KEYS = {
     "tolerance_reason",
     "better",
     "notes",
+    "protocol",
 }
+OPTIONAL_CLAIM_KEYS = {"statement", "sided", "ratio_row"}
+STATEMENT_OPS = {"<": lambda a, b: a < b, ">": lambda a, b: a > b}
 
 
 @dataclass(frozen=True)
@@ -65,6 +99,10 @@ class Row:
     scale_protocol: str  # what this scale changes (epochs, seeds), for every measured claim
     link: str
     wall_clock: bool  # the metric is (or includes) measured seconds: varies between runs
+    measure: str = ""  # the claim's kind of measure (comparability.MEASURES)
+    claim_dataset: str = ""  # the dataset the claim was made on ("" if data-independent)
+    run_dataset: str = ""  # the dataset our run used in its place ("" if none ran)
+    comparable: bool = False  # dataset, model and budget all match the claim's
 
 
 def load_claims(path: str | Path, metrics: dict) -> list[dict]:
@@ -80,6 +118,25 @@ def load_claims(path: str | Path, metrics: dict) -> list[dict]:
         ids.add(claim["id"])
         if claim["metric"] not in metrics:
             raise UserError(f"{path}: claim {claim['id']}: unknown metric {claim['metric']}")
+        unknown = set(claim) - CLAIM_KEYS - OPTIONAL_CLAIM_KEYS
+        if unknown:
+            raise UserError(f"{path}: claim {claim['id']}: unknown keys {sorted(unknown)}")
+        ClaimProtocol.parse(claim, str(path))
+        statement = claim.get("statement")
+        if statement is not None and (
+            not isinstance(statement, dict)
+            or statement.get("op") not in STATEMENT_OPS
+            or not isinstance(statement.get("value"), int | float)
+        ):
+            raise UserError(
+                f"{path}: claim {claim['id']}: statement must be {{op: '<' or '>', value: number}}"
+            )
+        if claim.get("sided", "two") not in ("one", "two"):
+            raise UserError(f"{path}: claim {claim['id']}: sided must be one or two")
+    for claim in claims:
+        row = claim.get("ratio_row")
+        if row is not None and row not in ids:
+            raise UserError(f"{path}: claim {claim['id']}: ratio_row {row} is not a claim id")
     return claims
 
 
@@ -282,6 +339,58 @@ RANKCONV_RULES = {
 }
 
 
+def judge_number(claim: dict, mean: float, lo: float, hi: float, n: int) -> tuple[str, str]:
+    """(verdict among REAL_VERDICTS, reason) for a measured number on the claim's protocol.
+
+    Two-sided claims (the default) are reproduced when the value is within the tolerance of
+    the paper's, judged on the 95% bootstrap interval of the seed mean where n >= 2; beyond
+    it on either side they are not reproduced. One-sided claims (`sided: one`, e.g. "over
+    13x") hold anywhere on their side, and beyond the tolerance there count as better. A
+    `statement` ({op, value}: the claim's words, e.g. "faster": saving > 0) must hold too,
+    so no tolerance can admit the claim's opposite."""
+    paper, tol = claim["paper_value"], claim["tolerance"]
+    higher = claim["better"] == "higher"
+    diff = mean - paper
+    interval = n >= 2
+    where = f"interval [{lo:.4g}, {hi:.4g}]" if interval else f"n=1 (no interval): {mean:.4g}"
+    statement = claim.get("statement")
+    if statement is not None:
+        holds = STATEMENT_OPS[statement["op"]](mean, statement["value"])
+        if not holds:
+            return NOT_REPRODUCED, (
+                f"the claim's statement (value {statement['op']} {statement['value']:g}) does "
+                f"not hold: {mean:.4g}"
+            )
+    if claim.get("sided", "two") == "one":
+        on_side = mean >= paper - tol if higher else mean <= paper + tol
+        if interval:
+            on_side = hi >= paper - tol if higher else lo <= paper + tol
+        if not on_side:
+            return (
+                NOT_REPRODUCED,
+                f"one-sided claim; diff {diff:+.3g} beyond tolerance {tol}; {where}",
+            )
+        beyond = diff > tol if higher else diff < -tol
+        if beyond:
+            return BETTER, f"one-sided claim; diff {diff:+.3g} beyond tolerance {tol}; {where}"
+        return REPRODUCED, f"one-sided claim; within tolerance {tol} or on its side; {where}"
+    within = abs(diff) <= tol
+    if interval:
+        within = hi >= paper - tol and lo <= paper + tol
+    if within:
+        return REPRODUCED, f"within tolerance {tol} of the paper (|diff| {abs(diff):.3g}); {where}"
+    side = "better" if (diff > 0) == higher else "worse"
+    return NOT_REPRODUCED, (
+        f"diff {diff:+.3g} beyond tolerance {tol} ({side} than the paper; two-sided claim); {where}"
+    )
+
+
+def _transfer(comp, holds: bool) -> str:
+    if comp.stand_in_data:
+        return HOLDS_STAND_IN if holds else FAILS_STAND_IN
+    return HOLDS_REDUCED if holds else FAILS_REDUCED
+
+
 def evaluate(
     claim: dict,
     measured: pd.DataFrame,
@@ -289,8 +398,11 @@ def evaluate(
     scale: str,
     scale_note: str | dict,
     links: dict,
+    runs: dict[str, RunProtocol] | None = None,
 ) -> Row:
     spec = metrics[claim["metric"]]
+    protocol = ClaimProtocol.parse(claim, "claims.yaml")
+    run = (runs or {}).get(spec["study"])
     selector = dict(claim.get("selector") or {})
     comparison = selector.pop("comparison", None)
     rows = measured[measured["metric"] == claim["metric"]] if len(measured) else measured
@@ -299,6 +411,8 @@ def evaluate(
         if claim["paper_value"] is None
         else _fmt(claim["paper_value"], claim["unit"])
     )
+
+    comp = compare(protocol, run)
 
     def row(ours: str, verdict: str, reason: str) -> Row:
         note = scale_note.get(spec["study"], "") if isinstance(scale_note, dict) else scale_note
@@ -317,6 +431,10 @@ def evaluate(
             scale_protocol,
             links.get(spec["study"], ""),
             bool(spec.get("wall_clock", False)),
+            protocol.measure,
+            protocol.dataset or "",
+            (run.datasets.get(protocol.dataset, "") if run and protocol.dataset else ""),
+            comp.same,
         )
 
     if not spec.get("produced") or rows.empty:
@@ -326,6 +444,10 @@ def evaluate(
             else f"not in the {scale} plan"
         )
         return row("", NOT_RUN, f"{spec['study']}: {why}")
+    # A stand-in run labels its rows with the dataset it used: select those instead.
+    if run is not None and isinstance(selector.get("dataset"), str):
+        selector["dataset"] = run.datasets.get(selector["dataset"], selector["dataset"])
+    differences = "; ".join(comp.differences)
     lost = [k for k, v in selector.items() if v is None]
     concrete = {k: v for k, v in selector.items() if v is not None}
     matched = _matches(rows, concrete)
@@ -336,35 +458,53 @@ def evaluate(
         if result is None:
             return row("", NOT_COMPARABLE, f"ordering '{comparison}' has no rule yet")
         holds, text = result
-        return row(
-            text,
-            REPRODUCED if holds else NOT_REPRODUCED,
-            f"ordering '{comparison}' {'holds' if holds else 'does not hold'}",
-        )
+        what = f"ordering '{comparison}' {'holds' if holds else 'does not hold'}"
+        if protocol.measure == "identity":
+            return row(
+                text,
+                IDENTITY if holds else NOT_REPRODUCED,
+                f"{what}; true by construction of the method, so it checks the code, not the claim"
+                if holds
+                else f"{what}: an identity failed, which is a bug",
+            )
+        if comp.same:
+            return row(text, REPRODUCED if holds else NOT_REPRODUCED, what)
+        return row(text, _transfer(comp, holds), f"{differences}; {what}")
     factor = UNIT_SCALE.get((spec["unit"], claim["unit"]), 1.0)
     keys = [k for k in spec["keys"] if k in matched.columns]
     groups = matched.groupby(keys) if keys else [((), matched)]
+    timing = "absolute time on another machine: " + (
+        f"compare the ratio row {claim['ratio_row']}"
+        if claim.get("ratio_row")
+        else "the source gives no ratio"
+    )
     if lost or (keys and groups.ngroups > 1):
         parts = [
             f"{_describe(g, spec['keys'])}: {factor * g['value'].mean():.4g}" for _, g in groups
         ]
-        return row(
-            "; ".join(parts),
-            NOT_COMPARABLE,
-            f"the source lost {', '.join(lost) or 'a selector'}; all matching values shown",
-        )
+        why = f"the source lost {', '.join(lost) or 'a selector'}; all matching values shown"
+        if protocol.measure == "absolute_time":
+            why = f"{timing}; {why}"
+        return row("; ".join(parts), NOT_COMPARABLE, why)
     values = [factor * v for v in matched["value"]]
     mean = float(np.mean(values))
     lo, hi = bootstrap_ci(values)
     ours = f"{_fmt(mean, claim['unit'])} [{lo:.4g}, {hi:.4g}] (n={len(values)})"
+    if protocol.measure == "absolute_time":
+        return row(ours, NOT_COMPARABLE, timing)
     if claim["paper_value"] is None:
         return row(ours, NOT_COMPARABLE, "the source gives no number")
-    diff = mean - claim["paper_value"]
-    if abs(diff) <= claim["tolerance"]:
-        return row(ours, REPRODUCED, f"|diff| {abs(diff):.3g} <= tolerance {claim['tolerance']}")
-    better = diff > 0 if claim["better"] == "higher" else diff < 0
-    verdict = BETTER if better else NOT_REPRODUCED
-    return row(ours, verdict, f"diff {diff:+.3g} beyond tolerance {claim['tolerance']}")
+    verdict, reason = judge_number(claim, mean, lo, hi, len(values))
+    if protocol.measure == "identity":
+        if verdict == NOT_REPRODUCED:
+            return row(ours, NOT_REPRODUCED, f"an identity failed, which is a bug: {reason}")
+        return row(ours, IDENTITY, f"true by construction of the method; {reason}")
+    if comp.same:
+        return row(ours, verdict, reason)
+    if protocol.measure in TRANSFERABLE_MEASURES:
+        holds = verdict in (REPRODUCED, BETTER)
+        return row(ours, _transfer(comp, holds), f"{differences}; {reason}")
+    return row(ours, NOT_COMPARABLE, differences)
 
 
 def _describe(group: pd.DataFrame, keys: list[str]) -> str:
@@ -379,8 +519,32 @@ def ledger(
     scale: str,
     scale_note: str | dict,
     links: dict,
+    runs: dict[str, RunProtocol] | None = None,
 ) -> pd.DataFrame:
     """All claims, the ones measured at this scale first, then by source."""
-    rows = [evaluate(c, measured, metrics, scale, scale_note, links) for c in claims]
+    rows = [evaluate(c, measured, metrics, scale, scale_note, links, runs) for c in claims]
     rows.sort(key=lambda r: (r.verdict == NOT_RUN, r.source))
     return pd.DataFrame([r.__dict__ for r in rows])
+
+
+def summary(table: pd.DataFrame) -> dict:
+    """The one-screen reproduction summary at the top of the report (ML Reproducibility
+    Challenge form): how many claims fall in each category, which were judged on the
+    paper's own data and budget, and the most common reasons the others were not."""
+    counts = {v: int((table["verdict"] == v).sum()) for v in VERDICTS}
+    real = table[table["verdict"].isin(REAL_VERDICTS)]
+
+    def reasons(verdicts: tuple[str, ...]) -> list[tuple[str, int]]:
+        rows = table[table["verdict"].isin(verdicts)]
+        first = rows["reason"].map(lambda r: r.split(";")[0].split(":")[0].strip())
+        return list(first.value_counts().items())
+
+    return {
+        "counts": counts,
+        "judged": len(real),
+        "judged_ids": {v: real.loc[real["verdict"] == v, "id"].tolist() for v in REAL_VERDICTS},
+        "stand_in": counts[HOLDS_STAND_IN] + counts[FAILS_STAND_IN],
+        "reduced": counts[HOLDS_REDUCED] + counts[FAILS_REDUCED],
+        "not_comparable_reasons": reasons((NOT_COMPARABLE,)),
+        "not_run_reasons": reasons((NOT_RUN,)),
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lowrank.report.tables import min_retained_per_seed
 from lowrank.train.lorita_fcn import selected_runs
 
 DECAY_THRESHOLD = 0.01  # spectrum_decay: share of singular values above 1% of the largest
@@ -36,19 +37,20 @@ def fcn_measurements(
                     "value": sec / base,
                 }
             )
-    for (depth, n, seed, method), group in sweep.groupby(["depth", "n_factors", "seed", "method"]):
-        ok = group[group["acc_drop"] <= tolerance]
-        if len(ok):
-            rows.append(
-                {
-                    "metric": "lorita_fcn.min_retained_pct",
-                    "depth": depth,
-                    "n_factors": n,
-                    "seed": seed,
-                    "method": method,
-                    "value": 100 * ok["retained_fraction"].min(),
-                }
-            )
+    for _, best in min_retained_per_seed(sweep, tolerance).iterrows():
+        if pd.isna(best.get("retained_fraction")):
+            continue
+        rows.append(
+            {
+                "metric": "lorita_fcn.min_retained_pct",
+                "depth": best["depth"],
+                "n_factors": best["n_factors"],
+                "seed": best["seed"],
+                "method": best["method"],
+                "head": best["head"],
+                "value": 100 * best["retained_fraction"],
+            }
+        )
     for (depth, n), record in spectra.items():
         for seed, layers in record["spectra"].items():
             for layer, values in enumerate(list(layers.values())[:2], start=1):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from lowrank.report.comparability import RunProtocol
+
 
 @dataclass
 class DatasetUse:
@@ -33,3 +35,4 @@ class Section:
     scale_note: str = ""  # what this scale changes from the source's protocol
     datasets: list[DatasetUse] = field(default_factory=list)
     train_seconds: float = 0.0
+    run: RunProtocol | None = None  # what the runs did, which the ledger compares with claims

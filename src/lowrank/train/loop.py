@@ -31,7 +31,8 @@ from lowrank.data.augment import random_crop_flip
 from lowrank.errors import UserError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = (None, "cosine", "multistep")
+SCHEDULES = (None, "cosine", "multistep", "onecycle")
+PER_STEP_SCHEDULES = ("onecycle",)  # stepped after every minibatch, not every epoch
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -51,7 +52,10 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd
     momentum: float = 0.9  # sgd only
     nesterov: bool = False  # sgd only
-    schedule: str | None = None  # None (constant) | cosine (to 0 over `epochs`) | multistep
+    # None (constant) | cosine (to 0 over `epochs`) | multistep | onecycle (per step: linear
+    # warm-up from lr/25 to lr over `warmup` of the steps, then cosine to ~0; Smith 2018)
+    schedule: str | None = None
+    warmup: float = 0.25  # onecycle: share of the steps spent warming up
     milestones: tuple[int, ...] = ()  # multistep: epochs after which lr is multiplied by gamma
     gamma: float = 0.1  # multistep factor
     augment: bool = False  # random crop (zero padding 4) + horizontal flip, on the device
@@ -137,8 +141,17 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
-    """A per-epoch learning-rate schedule, or None for a constant rate."""
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1):
+    """A learning-rate schedule (per epoch, or per step for PER_STEP_SCHEDULES), or None."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=cfg.lr,
+            total_steps=max(cfg.epochs * steps_per_epoch, 1),
+            pct_start=cfg.warmup,
+            anneal_strategy="cos",
+            cycle_momentum=False,
+        )
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     if cfg.schedule == "multistep":
@@ -211,7 +224,11 @@ def _train(make_model, cfg, train_xy, val_xy, checkpoint, log, device: torch.dev
         model = model.to(memory_format=torch.channels_last)
     dtype = autocast_dtype(cfg.precision, device)
     optimizer = make_optimizer(cfg, model.parameters())
-    scheduler = make_scheduler(cfg, optimizer)
+    # batches of at least two samples (BatchNorm needs two)
+    n_train = len(train_xy[0])
+    starts = [i for i in range(0, n_train, cfg.batch_size) if min(cfg.batch_size, n_train - i) >= 2]
+    scheduler = make_scheduler(cfg, optimizer, len(starts))
+    per_step = cfg.schedule in PER_STEP_SCHEDULES
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
@@ -233,8 +250,6 @@ def _train(make_model, cfg, train_xy, val_xy, checkpoint, log, device: torch.dev
     val_x, val_y = (t.to(device) for t in val_xy)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    # batches of at least two samples (BatchNorm needs two)
-    starts = [i for i in range(0, len(x), cfg.batch_size) if min(cfg.batch_size, len(x) - i) >= 2]
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -253,6 +268,8 @@ def _train(make_model, cfg, train_xy, val_xy, checkpoint, log, device: torch.dev
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if per_step:
+                scheduler.step()
             losses[k] = loss.detach()
         values = losses.tolist()  # one sync per epoch
         bad = _first_bad(values)
@@ -273,7 +290,7 @@ def _train(make_model, cfg, train_xy, val_xy, checkpoint, log, device: torch.dev
                 "seconds": time.perf_counter() - t0,
             }
         )
-        if scheduler is not None:
+        if scheduler is not None and not per_step:
             scheduler.step()
         if checkpoint is not None:
             state = {

@@ -22,17 +22,43 @@ from lowrank.provenance import stamp
 from lowrank.train.loop import TrainConfig, accuracy, train
 
 
-def build_model(depth: int, width: int, n_factors: int) -> torch.nn.Module:
-    return lorita(fcn(depth, width), n_factors)
+def build_model(depth: int, width: int, n_factors: int, batchnorm: bool = False) -> torch.nn.Module:
+    return lorita(fcn(depth, width, batchnorm=batchnorm), n_factors)
 
 
 # The settings a single run depends on; seeds and weight decays name its directory instead,
 # so adding a seed reuses the finished ones and a changed setting never reuses a stale run.
 RUN_KEYS = ("width", "epochs", "batch_size", "lr", "train_subset")
+# Optional keys (with their defaults); they enter the hash only when set to a non-default
+# value, so runs made before the key existed keep their directory.
+OPTIONAL_RUN_KEYS = {"schedule": None, "warmup": 0.25, "batchnorm": False}
+
+
+def run_settings(cfg: dict) -> dict:
+    """Every setting one run depends on, optional keys at their defaults when absent."""
+    out = {k: cfg[k] for k in RUN_KEYS}
+    out.update({k: cfg.get(k, default) for k, default in OPTIONAL_RUN_KEYS.items()})
+    return out
 
 
 def run_settings_hash(cfg: dict) -> str:
-    return params_hash({k: cfg[k] for k in RUN_KEYS})
+    settings = {k: cfg[k] for k in RUN_KEYS}
+    settings.update({k: cfg[k] for k, d in OPTIONAL_RUN_KEYS.items() if k in cfg and cfg[k] != d})
+    return params_hash(settings)
+
+
+def train_config_of(cfg: dict, weight_decay: float, seed: int) -> TrainConfig:
+    """The loop settings of one run of the FCN study."""
+    settings = run_settings(cfg)
+    return TrainConfig(
+        cfg["epochs"],
+        cfg["batch_size"],
+        cfg["lr"],
+        weight_decay,
+        seed,
+        schedule=settings["schedule"],
+        warmup=settings["warmup"],
+    )
 
 
 def run_dir(out: Path, settings: str, weight_decay: float, seed: int) -> Path:
@@ -41,7 +67,9 @@ def run_dir(out: Path, settings: str, weight_decay: float, seed: int) -> Path:
 
 def load_trained(out: Path, summary: dict, seed: int) -> torch.nn.Module:
     """Rebuild the trained (factorized) model of `seed` at the selected weight decay."""
-    model = build_model(summary["depth"], summary["width"], summary["n_factors"])
+    model = build_model(
+        summary["depth"], summary["width"], summary["n_factors"], summary.get("batchnorm", False)
+    )
     path = run_dir(out, summary["run_settings"], summary["selected_weight_decay"], seed)
     path = path / "model.pt"
     model.load_state_dict(torch.load(path, weights_only=True))
@@ -59,26 +87,35 @@ def subset(splits: Splits, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_config(
-    block: dict, depth: int, n_factors: int, data_dir: str, out: Path, log=print
-) -> dict:
-    """Train all runs of one configuration and write out/summary.json."""
+    block: dict,
+    depth: int,
+    n_factors: int,
+    data_dir: str,
+    out: Path,
+    log=print,
+    only_seed: int | None = None,
+) -> dict | None:
+    """Train all runs of one configuration and write out/summary.json (with `only_seed`:
+    only that seed's runs, no summary, return None)."""
     cfg = block["lorita_fcn"]
     t0 = time.perf_counter()
     splits = load_mnist(data_dir)
     train_xy = subset(splits, cfg.get("train_subset"))
     settings = run_settings_hash(cfg)
     runs = []
+    seeds = cfg["seeds"] if only_seed is None else [only_seed]
     for wd in cfg["weight_decays"]:
-        for seed in cfg["seeds"]:
+        for seed in seeds:
             folder = run_dir(out, settings, wd, seed)
             record = folder / "run.json"
             if record.is_file():
                 runs.append(json.loads(record.read_text()))
                 continue
             log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
-            tc = TrainConfig(cfg["epochs"], cfg["batch_size"], cfg["lr"], wd, seed)
+            tc = train_config_of(cfg, wd, seed)
+            batchnorm = run_settings(cfg)["batchnorm"]
             model, history = train(
-                lambda: build_model(depth, cfg["width"], n_factors),
+                lambda bn=batchnorm: build_model(depth, cfg["width"], n_factors, bn),
                 tc,
                 train_xy,
                 (splits.val_x, splits.val_y),
@@ -97,6 +134,8 @@ def train_config(
             write_json(record, run)
             (folder / "checkpoint.pt").unlink(missing_ok=True)
             runs.append(run)
+    if only_seed is not None:
+        return None
     mean_val = {
         wd: sum(r["val_acc"] for r in runs if r["weight_decay"] == wd) / len(cfg["seeds"])
         for wd in cfg["weight_decays"]
@@ -111,6 +150,8 @@ def train_config(
         "epochs": cfg["epochs"],
         "batch_size": cfg["batch_size"],
         "lr": cfg["lr"],
+        "schedule": run_settings(cfg)["schedule"],
+        "batchnorm": run_settings(cfg)["batchnorm"],
         "train_images": len(train_xy[0]),
         "run_settings": settings,
         "selected_weight_decay": selected,

@@ -23,6 +23,7 @@ from lowrank.report.sections.lorita_models import (
     measurements,
     paper_lookup,
     read_study,
+    run_protocol,
     scale_note,
     truncation_figure,
     write_tables,
@@ -96,6 +97,7 @@ LoRITa changes training only: the collapsed network of every N costs the same.</
         html=body,
         measured=measured,
         scale_note=scale_note(summaries, PAPER_EPOCHS),
+        run=run_protocol(summaries, PAPER_EPOCHS),
         datasets=datasets(summaries),
         train_seconds=sum(r["train_seconds"] for s in summaries for r in s["runs"]),
     )

@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 from lowrank.atomic import write_text, write_with  # noqa: E402
 from lowrank.errors import UserError  # noqa: E402
 from lowrank.report import figures  # noqa: E402
+from lowrank.report.comparability import RunProtocol
 from lowrank.report.ledger import bootstrap_ci  # noqa: E402
 from lowrank.report.section import DatasetUse, Section  # noqa: E402
 from lowrank.report.tables import to_markdown  # noqa: E402
@@ -379,4 +380,12 @@ per seed, conv_params = trainable convolution-kernel numbers of the whole networ
             )
         ],
         train_seconds=float(runs["train_seconds"].sum()),
+        run=RunProtocol(
+            datasets={
+                "cifar10": cfg.get("dataset") or ("cifar10" if "CIFAR" in label else "mnist")
+            },
+            full_size=True,
+            iterations=cfg["iterations"],
+            seeds=cfg["seeds"],
+        ),
     )

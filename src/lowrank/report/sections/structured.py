@@ -22,6 +22,7 @@ from lowrank.report.sections.lorita_models import (
     datasets,
     html_table,
     read_study,
+    run_protocol,
     scale_note,
     write_tables,
 )
@@ -259,6 +260,7 @@ not amortize. {e(label)}, {scale} scale.</p>
         html=body,
         measured=measurements(points),
         scale_note=scale_note(summaries, PAPER_EPOCHS),
+        run=run_protocol(summaries, PAPER_EPOCHS),
         datasets=datasets(summaries),
         train_seconds=sum(r["train_seconds"] for s in summaries for r in s["runs"]),
     )
