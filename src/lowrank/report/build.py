@@ -185,6 +185,10 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
     t1 = tables.table1(summaries, tables.paper_table1(claims))
     summary = tables.compression_summary(sweep, cfg["drop_tolerance"])
     verdicts = tables.verdict_lorita_compresses_better(summary)
+    paper_shares = {
+        c["selector"]["n_factors"]: c["paper_value"] for c in claims if c["id"] in ZERO_DROP_CLAIMS
+    }
+    verdicts += tables.head_findings(sweep, summary, paper_shares)
 
     table_dir, fig_dir = out / "tables", out / "figures"
     named = {

@@ -85,7 +85,9 @@ class RunProtocol:
     iterations: int | None = None
     converged_by: str | None = None  # how the budget was shown to converge, else None
     seeds: int = 1
-    notes: list[str] = field(default_factory=list)
+    # models of the study run below the source's size although the study's main model is not
+    # (e.g. the Toeplitz study's Figure 2 micro-benchmark sizes): model name -> how
+    reduced_models: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ def compare(claim: ClaimProtocol, run: RunProtocol | None) -> Comparability:
             )
     if claim.model is not None and not run.full_size:
         out.append(f"reduced model: {run.size_note or 'narrowed'}")
+    elif claim.model in run.reduced_models:
+        out.append(f"reduced size: {run.reduced_models[claim.model]}")
     budget = claim.budget
     if budget == "converged" and not run.converged_by:
         ran = f"{run.epochs} epoch(s)" if run.epochs else f"{run.iterations} iteration(s)"

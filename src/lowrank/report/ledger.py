@@ -456,7 +456,11 @@ def evaluate(
     if comparison:
         result = _comparison(str(comparison), matched)
         if result is None:
-            return row("", NOT_COMPARABLE, f"ordering '{comparison}' has no rule yet")
+            return row(
+                "",
+                NOT_COMPARABLE,
+                f"ordering '{comparison}' cannot be checked: this scale has too few cases",
+            )
         holds, text = result
         what = f"ordering '{comparison}' {'holds' if holds else 'does not hold'}"
         if protocol.measure == "identity":
@@ -527,6 +531,26 @@ def ledger(
     return pd.DataFrame([r.__dict__ for r in rows])
 
 
+def _reason_kind(reason: str) -> str:
+    """The kind of a not-comparable / not-run reason, for the summary's counts."""
+    for prefix, kind in (
+        ("stand-in data", "stand-in data"),
+        ("not run on", "stand-in data"),
+        ("reduced", "reduced model or size"),
+        ("under-trained", "under-trained"),
+        ("absolute time", "absolute time on another machine"),
+        ("the source lost", "the source lost a selector or label"),
+        ("the source gives no number", "the source gives no number"),
+        ("ordering", "too few cases at this scale for an ordering"),
+        ("no result for", "configuration not in this scale's plan"),
+    ):
+        if reason.startswith(prefix):
+            return kind
+    if "not in the" in reason or "not built" in reason:
+        return "study not in this scale's plan"
+    return reason.split(";")[0]
+
+
 def summary(table: pd.DataFrame) -> dict:
     """The one-screen reproduction summary at the top of the report (ML Reproducibility
     Challenge form): how many claims fall in each category, which were judged on the
@@ -536,8 +560,7 @@ def summary(table: pd.DataFrame) -> dict:
 
     def reasons(verdicts: tuple[str, ...]) -> list[tuple[str, int]]:
         rows = table[table["verdict"].isin(verdicts)]
-        first = rows["reason"].map(lambda r: r.split(";")[0].split(":")[0].strip())
-        return list(first.value_counts().items())
+        return list(rows["reason"].map(_reason_kind).value_counts().items())
 
     return {
         "counts": counts,

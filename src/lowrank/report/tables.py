@@ -137,5 +137,47 @@ def verdict_lorita_compresses_better(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def head_findings(sweep: pd.DataFrame, summary: pd.DataFrame, paper: dict[int | None, float]):
+    """Plain sentences on the classifier head: where a truncated 500 -> 10 head at rank 1
+    alone takes accuracy to chance, and which head choice the paper's FCN-10 GSVT numbers
+    (`paper`: N -> min retained %, None = LoRITa with its lost N) lie closer to."""
+    lines = []
+    if "head" not in sweep.columns:
+        return lines
+    cut = sweep[(sweep["head"] == "truncated") & (sweep["head_rank"] == 1)]
+    for (depth, method), g in cut.groupby(["depth", "method"]):
+        chance = g[g["test_acc"] < 0.2]
+        if len(chance):
+            share = 100 * chance["retained_fraction"].max()
+            lines.append(
+                f"FCN-{depth} {method}, head truncated: the 500 -> 10 classifier is at rank 1 and "
+                f"accuracy is at chance (below 0.2) up to {share:.1f}% retained, whatever the "
+                "other layers keep."
+            )
+    fcn10 = summary[(summary["model"] == "FCN-10") & (summary["method"] == "GSVT")]
+    if len(fcn10) and paper:
+        gaps = {}
+        for head, g in fcn10.groupby("head"):
+            by_n = dict(zip(g["N"], g["min_retained_pct"], strict=True))
+            ours = [
+                (by_n.get(1), paper.get(1)),
+                (
+                    min((v for n, v in by_n.items() if n > 1 and v is not None), default=None),
+                    paper.get(None),
+                ),
+            ]
+            pairs = [(a, b) for a, b in ours if a is not None and b is not None and not pd.isna(a)]
+            if pairs:
+                gaps[head] = sum(abs(a - b) for a, b in pairs) / len(pairs)
+        if gaps:
+            best = min(gaps, key=gaps.get)
+            text = ", ".join(f"head {h}: {v:.1f} points" for h, v in sorted(gaps.items()))
+            lines.append(
+                "The paper's FCN-10 GSVT shares (N=1 and LoRITa) are closest to our curves with "
+                f"the head {best} (mean distance {text})."
+            )
+    return lines
+
+
 def to_markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False) + "\n"

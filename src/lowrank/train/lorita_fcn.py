@@ -34,6 +34,13 @@ RUN_KEYS = ("width", "epochs", "batch_size", "lr", "train_subset")
 OPTIONAL_RUN_KEYS = {"schedule": None, "warmup": 0.25, "batchnorm": False}
 
 
+def for_model(cfg: dict, depth: int, n_factors: int) -> dict:
+    """The block with the learning rate this model trains at: `lr_by_model` (e.g.
+    {"fcn10_N3": 5e-4}) overrides `lr` for the models it names, the rest keep `lr`."""
+    override = (cfg.get("lr_by_model") or {}).get(f"fcn{depth}_N{n_factors}")
+    return cfg if override is None else {**cfg, "lr": override}
+
+
 def run_settings(cfg: dict) -> dict:
     """Every setting one run depends on, optional keys at their defaults when absent."""
     out = {k: cfg[k] for k in RUN_KEYS}
@@ -97,7 +104,7 @@ def train_config(
 ) -> dict | None:
     """Train all runs of one configuration and write out/summary.json (with `only_seed`:
     only that seed's runs, no summary, return None)."""
-    cfg = block["lorita_fcn"]
+    cfg = for_model(block["lorita_fcn"], depth, n_factors)
     t0 = time.perf_counter()
     splits = load_mnist(data_dir)
     train_xy = subset(splits, cfg.get("train_subset"))
