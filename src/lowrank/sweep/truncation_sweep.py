@@ -28,7 +28,8 @@ import pandas as pd
 
 from lowrank.atomic import write_json
 from lowrank.data.mnist import load_mnist
-from lowrank.measure.flops import ptflops_count
+from lowrank.errors import UserError
+from lowrank.measure.flops import analytic_fcn, ptflops_count
 from lowrank.methods.lorita import collapse
 from lowrank.methods.truncation import (
     LayerSVD,
@@ -108,9 +109,12 @@ def sweep_curve(
     base_acc: float,
     max_gap: float | None,
     tolerance: float,
+    count: Callable | None = None,
 ) -> list[dict]:
-    """Every point of one truncation curve of one model."""
+    """Every point of one truncation curve of one model. `count(model, ranks)` gives (MACs,
+    parameters) of a truncated model (default: ptflops on the realized model)."""
     ranker = RANKERS[method]
+    count = count or (lambda model, _ranks: ptflops_count(model, INPUT_SHAPE))
 
     def ranks_at(fraction: float) -> str:
         ranks = ranker(svds, fraction)
@@ -120,7 +124,7 @@ def sweep_curve(
         ranks = ranker(svds, fraction)
         model = truncate(dense, svds, ranks)
         acc = accuracy(model, *test_xy)
-        macs, params = ptflops_count(model, INPUT_SHAPE)
+        macs, params = count(model, ranks)
         return {
             "target_fraction": fraction,
             "retained_fraction": retained_fraction(svds, ranks),
@@ -140,6 +144,31 @@ def sweep_curve(
     return [p for _, p in sorted(points.items())]
 
 
+def checked_count(
+    depth: int, width: int, every: list[LayerSVD], batchnorm: bool = False
+) -> Callable:
+    """(MACs, parameters) of a truncated FCN from its ranks (measure/flops.analytic_fcn),
+    checked against ptflops on the realized model at every 8th point: the analytic count
+    is what ptflops measures (tests/test_flops.py), at a fraction of its cost."""
+    calls = {"n": 0}
+
+    def count(model, ranks: dict[str, int]) -> tuple[int, int]:
+        analytic = analytic_fcn(
+            depth, width, [ranks.get(d.name) for d in every], batchnorm=batchnorm
+        )
+        if calls["n"] % 8 == 0:
+            measured = ptflops_count(model, INPUT_SHAPE)
+            if measured != analytic:
+                raise UserError(
+                    f"FCN-{depth}: ptflops counts {measured} (MACs, params) for ranks "
+                    f"{ranks}, the analytic count {analytic}"
+                )
+        calls["n"] += 1
+        return analytic
+
+    return count
+
+
 def sweep_config(train_dir: Path, fractions: list[float], data_dir: str, block: dict) -> None:
     """Write train_dir/sweep.csv and train_dir/spectra.json for the selected weight decay."""
     t0 = time.perf_counter()
@@ -157,6 +186,9 @@ def sweep_config(train_dir: Path, fractions: list[float], data_dir: str, block: 
         base_macs, base_params = ptflops_count(dense, INPUT_SHAPE)
         every = layer_svds(dense)
         spectra[str(seed)] = {d.name: d.s.tolist() for d in every}
+        count = checked_count(
+            summary["depth"], summary["width"], every, summary.get("batchnorm", True)
+        )
         for head_truncated in heads:
             svds = every if head_truncated else every[:-1]
             for method in RANKERS:
@@ -169,6 +201,7 @@ def sweep_config(train_dir: Path, fractions: list[float], data_dir: str, block: 
                     base_acc,
                     max_gap,
                     cfg["drop_tolerance"],
+                    count,
                 )
                 for point in curve:
                     if not head_truncated:
