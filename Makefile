@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv study test lint format dry-run browser-deps
+.PHONY: venv study test lint format dry-run browser-deps reference
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,11 @@ venv: $(STAMP)
 
 study: venv  ## run the study at the scale in params.yaml (default quick) -> reports/report.html
 	$(VENV)/bin/snakemake --cores $(CORES)
+
+reference: venv  ## the cpu-full FCN reference run (about 75 min on 2 cores) -> reports/reference/
+	bash benchmarks/reference_fcn.sh
+	$(VENV)/bin/snakemake --cores $(CORES) --config scale=cpu-full
+	$(PY) benchmarks/publish_reference.py
 
 browser-deps:  ## Debian's chromium + chromium-driver for the report's browser test
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \

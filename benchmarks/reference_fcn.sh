@@ -3,7 +3,7 @@
 # jobs at a time: every (depth, N, seed) trains its runs (all weight decays) and is resumable;
 # when all are done, Snakemake writes each configuration's summary (reusing every run), sweeps
 # and builds the report. Stop it any time: rerunning continues where it stopped.
-#   bash benchmarks/reference_fcn.sh            # then: make reference-report
+#   make reference   (this script, then snakemake --config scale=cpu-full, then publish)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -22,4 +22,4 @@ for seed in 0 1 2; do  # seeds outermost: a partial run has whole seeds of every
   done
 done
 printf '%s\n' "${jobs[@]}" | xargs -P 2 -I{} bash -c '{} >> logs/cpu-full/reference/train.log 2>&1'
-echo "all runs trained: now snakemake --cores 2 --config scale=cpu-full"
+echo "all runs trained: now snakemake --cores 2 --config scale=cpu-full; python benchmarks/publish_reference.py"

@@ -64,7 +64,7 @@ def test_report_renders_cleanly_in_chromium(browser, smoke_project):
     )
     assert broken == []
     first_section = browser.execute_script("return document.querySelector('h2').id")
-    assert first_section == "ledger"
+    assert first_section == "summary"  # the reproduction summary opens the report
     browser.save_screenshot(str(ARTIFACTS / "report-laptop.png"))
 
     first_cell = "return document.querySelector('table.ledger tbody tr td').textContent"

@@ -98,7 +98,28 @@ def test_smoke_study_end_to_end(smoke_project):
     ledger = pd.read_csv(project / "reports/smoke/tables/claims_ledger.csv")
     fcn_acc = ledger[ledger["id"].str.startswith("s004-t1-fcn6-n")]
     assert len(fcn_acc) == 3 and (fcn_acc["verdict"] != "not run at this scale").sum() == 2
+    # smoke FCNs are narrow and under-trained: their accuracies are never judged
+    ran = fcn_acc[fcn_acc["verdict"] != "not run at this scale"]
+    assert (ran["verdict"] == "not comparable").all() and ran["reason"].str.contains(
+        "under-trained"
+    ).all()
+    # over the whole ledger: a real verdict only where dataset, model and budget match
+    real = ledger["verdict"].isin(
+        ["reproduced", "reproduced with a better result", "not reproduced"]
+    )
+    assert ledger.loc[real, "comparable"].all()
+    assert not (
+        real & (ledger["run_dataset"].fillna("") != ledger["claim_dataset"].fillna(""))
+    ).any()
+    timed = ledger["measure"] == "absolute_time"
+    assert not (timed & real).any()
+    # the summary at the top counts what the CSV holds
+    summary = html[html.index('id="summary"') : html.index('id="deviations"')]
+    not_run = int((ledger["verdict"] == "not run at this scale").sum())
+    assert f"Not run at this scale: {not_run}" in summary
+    assert html.index('id="summary"') < html.index('id="deviations"') < html.index('id="ledger"')
     assert ledger["id"].iloc[0] in html and html.index('id="ledger"') < html.index("Table 1:")
+    assert html.index('id="summary"') < html.index('id="ledger"')
     again = run([str(BIN / "snakemake"), "--cores", "2"], project)
     assert "Nothing to be done" in again.stdout + again.stderr
     run([str(BIN / "snakemake"), "--report", "report.zip"], project)
