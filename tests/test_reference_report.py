@@ -34,11 +34,14 @@ def test_params_hash_is_the_cpu_full_block_of_params_yaml():
     assert provenance()["scale"] == "cpu-full"
 
 
-def test_the_report_has_every_fcn_cell_with_three_seeds_and_its_ledger():
+def test_the_report_has_every_fcn_cell_with_every_seed_and_its_ledger():
     html = (REFERENCE / "report.html").read_text()
     assert "cpu-full scale" in html and 'id="summary"' in html and 'id="deviations"' in html
+    seeds = scale_block(load_params(REPO / "params.yaml", {"scale": "cpu-full"}))["lorita_fcn"][
+        "seeds"
+    ]
     table1 = pd.read_csv(REFERENCE / "tables/table1_fcn_accuracy.csv")
-    assert len(table1) == 9 and (table1["seeds"] == 3).all()
+    assert len(table1) == 9 and (table1["seeds"] == len(seeds)).all() and len(seeds) >= 2
     ledger = pd.read_csv(REFERENCE / "tables/claims_ledger.csv")
     fcn = ledger[ledger["id"].str.startswith("s004-t1-fcn")]
     # converged on the paper's own data: Table 1 gets real verdicts
