@@ -15,7 +15,9 @@ jobs=()
 if [ ! -s benchmarks/results/fcn_convergence.csv ]; then
   jobs+=("$PY benchmarks/fcn_convergence.py --threads 1 --depths 6 --factors 1 --weight-decays 1e-4 --settings onecycle:256:1e-3:12 --out benchmarks/results/fcn_convergence.csv")
 fi
-for seed in 0 1 2; do  # seeds outermost: a partial run has whole seeds of every model
+SEEDS=$($PY -c 'from lowrank.config import load_params, scale_block
+print(*scale_block(load_params("params.yaml", {"scale": "cpu-full"}))["lorita_fcn"]["seeds"])')
+for seed in $SEEDS; do  # seeds outermost: a partial run has whole seeds of every model
   for cell in "10 3" "10 2" "8 3" "8 2" "6 3" "10 1" "6 2" "8 1" "6 1"; do  # longest first
     set -- $cell
     jobs+=("$PY -m lowrank.cli train --scale cpu-full --depth $1 --factors $2 --seed $seed --out $OUT/fcn$1_N$2")

@@ -66,13 +66,22 @@ def truncation_curves(sweep: pd.DataFrame):
         model=curves["depth"].map(lambda d: f"FCN-{d}"),
         panel=curves["method"] + ", head " + curves["head"],
     )
+    order = [
+        f"{m}, head {h}"
+        for h in ("truncated", "kept")
+        for m in ("LSVT", "GSVT")
+        if f"{m}, head {h}" in set(frame["panel"])
+    ]
+    models = sorted(frame["model"].unique(), key=lambda m: int(m.split("-")[1]))
     grid = sns.relplot(
         data=frame,
         x="retained_pct",
         y="drop_pct",
         hue="N",
         row="panel",
+        row_order=order,
         col="model",
+        col_order=models,
         kind="line",
         errorbar=("pi", 100),
         height=2.4,
@@ -95,6 +104,7 @@ def truncation_curves(sweep: pd.DataFrame):
                 zorder=3,
             )
         ax.axhline(0, color="black", lw=0.6)
+    grid.set_titles("{row_name} | {col_name}")
     grid.set_axis_labels("retained singular values (%)", "test accuracy drop (points)")
     return grid.figure
 
