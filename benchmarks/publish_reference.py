@@ -1,8 +1,9 @@
 """Copy the cpu-full report (reports/cpu-full/) to reports/reference/ with its provenance.
 
-PROVENANCE.json records the commit and params hash the report's results were made with (read
-from the results' own provenance, not from the current checkout), the machine, the runs and
-their training wall time, so tests/test_reference_report.py can tie the shipped report to
+PROVENANCE.json records the commit that built the report (from its footer), the commits the
+sweeps and summaries record (a "+dirty" one was made from uncommitted edits of that commit),
+the params hash of the cpu-full block, the machine, the runs and their training wall time,
+so tests/test_reference_report.py can tie the shipped report to
 params.yaml. Model weights never leave results/.
     .venv/bin/python benchmarks/publish_reference.py
 """
@@ -10,6 +11,7 @@ params.yaml. Model weights never leave results/.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -25,11 +27,16 @@ def main() -> None:
         raise SystemExit("reports/cpu-full/report.html or a cpu-full summary is missing")
     records = [json.loads(p.read_text()) for p in summaries]
     first = next(r for r in records if r["depth"] == 6 and r["n_factors"] == 1)
-    sweep_prov = json.loads((results / "fcn6_N1/sweep.csv.provenance.json").read_text())
+    html = (src / "report.html").read_text()
+    commit = re.search(r"Commit <code>([^<]+)</code>", html).group(1)  # the report's builder
     runs = [run for r in records for run in r["runs"]]
     provenance = {
         "scale": "cpu-full",
-        "git_commit": sweep_prov["git_commit"],
+        "git_commit": commit,
+        "results_commits": sorted(
+            {json.loads(p.read_text())["git_commit"] for p in results.glob("*/*.provenance.json")}
+            | {r["provenance"]["git_commit"] for r in records}
+        ),
         "params_hash": first["provenance"]["params_hash"],
         "device": first["provenance"]["device"],
         "versions": first["provenance"]["versions"],
