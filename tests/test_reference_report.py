@@ -3,6 +3,7 @@ params.yaml as committed: its provenance names a commit of this repository and t
 of the cpu-full FCN block that `lowrank validate` accepts today."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,12 +19,17 @@ def provenance() -> dict:
     return json.loads((REFERENCE / "PROVENANCE.json").read_text())
 
 
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+
+
 def test_provenance_names_a_commit_of_this_repository():
     commit = provenance()["git_commit"]
     assert "+dirty" not in commit, "the reference was made from uncommitted code"
-    found = subprocess.run(
-        ["git", "cat-file", "-t", commit], cwd=REPO, capture_output=True, text=True
-    )
+    assert re.fullmatch(r"[0-9a-f]{40}", commit), commit
+    if git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        git("fetch", "--quiet", "--unshallow")  # a shallow CI clone lacks older commits
+    found = git("cat-file", "-t", commit)
     assert found.returncode == 0 and found.stdout.strip() == "commit", commit
 
 
