@@ -75,7 +75,7 @@ def run_dir(out: Path, settings: str, weight_decay: float, seed: int) -> Path:
 def load_trained(out: Path, summary: dict, seed: int) -> torch.nn.Module:
     """Rebuild the trained (factorized) model of `seed` at the selected weight decay."""
     model = build_model(
-        summary["depth"], summary["width"], summary["n_factors"], summary.get("batchnorm", False)
+        summary["depth"], summary["width"], summary["n_factors"], summary.get("batchnorm", True)
     )
     path = run_dir(out, summary["run_settings"], summary["selected_weight_decay"], seed)
     path = path / "model.pt"
@@ -109,6 +109,7 @@ def train_config(
     splits = load_mnist(data_dir)
     train_xy = subset(splits, cfg.get("train_subset"))
     settings = run_settings_hash(cfg)
+    chosen = run_settings(cfg)
     runs = []
     seeds = cfg["seeds"] if only_seed is None else [only_seed]
     for wd in cfg["weight_decays"]:
@@ -120,7 +121,7 @@ def train_config(
                 continue
             log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
             tc = train_config_of(cfg, wd, seed)
-            batchnorm = run_settings(cfg)["batchnorm"]
+            batchnorm = chosen["batchnorm"]
             model, history = train(
                 lambda bn=batchnorm: build_model(depth, cfg["width"], n_factors, bn),
                 tc,
@@ -157,8 +158,8 @@ def train_config(
         "epochs": cfg["epochs"],
         "batch_size": cfg["batch_size"],
         "lr": cfg["lr"],
-        "schedule": run_settings(cfg)["schedule"],
-        "batchnorm": run_settings(cfg)["batchnorm"],
+        "schedule": chosen["schedule"],
+        "batchnorm": chosen["batchnorm"],
         "train_images": len(train_xy[0]),
         "run_settings": settings,
         "selected_weight_decay": selected,
