@@ -41,6 +41,7 @@ def table1(summaries: list[dict], paper_values: dict[tuple[int, int], float]) ->
                 "seeds": len(accs),
                 "weight_decay": s["selected_weight_decay"],
                 "epochs": s["epochs"],
+                "lr": s["lr"],
                 "schedule": s.get("schedule") or "constant",
                 "architecture": "Linear+ReLU+BatchNorm"
                 if s.get("batchnorm", True)
