@@ -26,6 +26,7 @@ PROJECT_FILES = (
     "dvc.yaml",
     "profiles",
     "claims.yaml",
+    "stamps",
 )
 
 
@@ -48,15 +49,22 @@ def make_project(dest: Path, data_dir: Path, scale: str = "smoke", copy_data=Fal
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(src, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["scale"] = scale
     if copy_data:
         shutil.copytree(data_dir / "mnist", dest / "data/mnist")
-        params["data_dir"] = "data"
-    else:
-        params["data_dir"] = str(data_dir)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # edited as text, so params.yaml keeps the comments that document every value
+    set_params(dest, scale=scale, data_dir="data" if copy_data else str(data_dir))
     return dest
+
+
+def set_params(project: Path, **values: str) -> None:
+    """Set top-level values of a project's params.yaml in place, keeping its comments."""
+    path = project / "params.yaml"
+    text = path.read_text()
+    for key, value in values.items():
+        text, n = re.subn(rf"^{key}: *\S+", f"{key}: {value}", text, count=1, flags=re.M)
+        assert n == 1, key
+    path.write_text(text)
+    assert {k: str(v) for k, v in yaml.safe_load(text).items() if k in values} == values
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -158,28 +166,85 @@ def test_dry_run_plans_every_scale_quickly_with_few_jobs(tmp_path, real_mnist_di
 
 
 @pytest.mark.e2e
-def test_dvc_repro_metrics_and_remote_round_trip(tmp_path, real_mnist_dir, smoke_project):
-    project = make_project(tmp_path / "p", real_mnist_dir, copy_data=True)
-    run(["git", "init", "-q"], project)
-    run([str(BIN / "dvc"), "init", "-q"], project)
-    run([str(BIN / "dvc"), "repro"], project, timeout=900)
+def test_dvc_on_fresh_clone_keeps_data_and_results(tmp_path, real_mnist_dir, smoke_project):
+    """Issue 18's sequence: a fresh clone, MNIST copied into data/, a smoke run, then `dvc exp
+    run -S scale=smoke`: no data file or result is deleted, downloaded again or retrained.
+
+    The smoke run is the smoke_project fixture's, copied in (mtimes kept) as if Snakemake had
+    run in the clone; tests/test_slurm.py checks that an independent run gives the same tables.
+    """
+    dvc = str(BIN / "dvc")
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost"]
+    origin = make_project(tmp_path / "origin", real_mnist_dir, scale="quick", copy_data=True)
+    shutil.rmtree(origin / "data")
+    # no network: every MNIST source is unreachable, so a download would fail the data stage
+    params = origin / "params.yaml"
+    params.write_text(
+        re.sub(
+            r"^(\s+url:) \S+$", r"\1 http://127.0.0.1:9/unreachable", params.read_text(), flags=re.M
+        )
+    )
+    run(["git", "init", "-q"], origin)
+    run([dvc, "init", "-q"], origin)
+    run([*git, "add", "-A"], origin)
+    run([*git, "commit", "-q", "-m", "the project as committed"], origin)
+    project = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(project)], tmp_path)
+
+    # `dvc repro --dry` plans on the fresh clone (the committed stamps exist, results don't)
+    dry = run([dvc, "repro", "--dry"], project).stdout
+    assert "Running stage 'report'" in dry and "results/quick" not in dry
+    # `dvc params diff` against the last commit names exactly the edited value
+    committed = (project / "params.yaml").read_text()
+    set_params(project, device="cpu")
+    diff = run([dvc, "params", "diff", "--md"], project).stdout
+    rows = [line for line in diff.splitlines() if line.startswith("| params.yaml")]
+    assert len(rows) == 1 and re.search(r"\| device +\| auto +\| cpu ", rows[0]), diff
+    (project / "params.yaml").write_text(committed)
+
+    # the user's data and smoke run
+    shutil.copytree(real_mnist_dir / "mnist", project / "data/mnist")
+    shutil.copytree(smoke_project / "results/smoke", project / "results/smoke")
+    report_written = {project / "results/smoke/metrics.json"}
+    before = {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in [*(project / "data").rglob("*"), *(project / "results").rglob("*")]
+        if p.is_file() and p not in report_written and "plots" not in p.parts
+    }
+    exp = run([dvc, "exp", "run", "-S", "scale=smoke"], project, timeout=900)
+    out = exp.stdout + exp.stderr
+    assert "from pre-populated data_dir" in out  # verified, not downloaded
+    assert "Nothing to be done" in out, out[-3000:]  # Snakemake found every job done
+    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in before if p.exists()}
+    assert after == before  # same inodes, untouched: nothing deleted, rewritten or retrained
+    # -S rewrites params.yaml in DVC's YAML style (README, DVC): every value is kept
+    assert yaml.safe_load((project / "params.yaml").read_text()) == {
+        **yaml.safe_load(committed),
+        "scale": "smoke",
+    }
     assert (project / "reports/smoke/report.html").is_file()
-    metrics = run([str(BIN / "dvc"), "metrics", "show"], project).stdout
-    assert "N1_test_acc" in metrics
-    plots = run([str(BIN / "dvc"), "plots", "show", "-o", str(tmp_path / "plots")], project)
+    study = json.loads((project / "stamps/study.json").read_text())
+    assert study["scale"] == "smoke" and "lorita_fcn/fcn6_N1/summary.json" in study["files"]
+    metrics = run([dvc, "metrics", "show"], project).stdout
+    assert "lorita_fcn.test_acc" in metrics and "rankconv.test_acc" in metrics, metrics
+    plots = run([dvc, "plots", "show", "-o", str(tmp_path / "plots")], project)
     assert (tmp_path / "plots/index.html").is_file(), plots.stdout
-    status = run([str(BIN / "dvc"), "status"], project).stdout
-    assert "up to date" in status.lower()
+    status = run([dvc, "status"], project).stdout
+    assert "up to date" in status.lower(), status
+    run([*git, "add", "-A"], project)
+    run([*git, "commit", "-q", "-m", "smoke baseline: dvc.lock and stamps"], project)
+
+    # the report travels through a DVC remote
     remote = tmp_path / "remote"
-    run([str(BIN / "dvc"), "remote", "add", "-d", "local", str(remote)], project)
-    run([str(BIN / "dvc"), "push"], project)
+    run([dvc, "remote", "add", "-d", "local", str(remote)], project)
+    run([dvc, "push"], project)
     report = (project / "reports/smoke/report.html").read_bytes()
-    shutil.rmtree(project / "reports/smoke")
+    (project / "reports/smoke/report.html").unlink()
     shutil.rmtree(project / ".dvc/cache")
-    run([str(BIN / "dvc"), "pull"], project)
+    run([dvc, "pull"], project)
     assert (project / "reports/smoke/report.html").read_bytes() == report
 
-    # dvc repro and snakemake produce the same tables
+    # dvc repro and snakemake produce the same tables from the same results
     for name in ("table1_fcn_accuracy", "fcn_compression_summary", "fcn_flops"):
         pd.testing.assert_frame_equal(
             pd.read_csv(project / f"reports/smoke/tables/{name}.csv"),
@@ -187,20 +252,17 @@ def test_dvc_repro_metrics_and_remote_round_trip(tmp_path, real_mnist_dir, smoke
             check_exact=True,
         )
 
-    # a change to report code reruns the report only, from cached results
+    # a change to report code reruns the report only
     template = project / "src/lowrank/report/templates/report.html.j2"
     template.write_text(template.read_text() + "{# a report-only change #}\n")
-    again = run([str(BIN / "dvc"), "repro"], project).stdout
+    again = run([dvc, "repro"], project).stdout
     assert "Stage 'study' didn't change" in again and "Running stage 'report'" in again
+    run([*git, "commit", "-q", "-am", "report change"], project)
 
-    # an experiment changes one param and is compared with `dvc exp show`
-    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost"]
-    run([*git, "add", "-A"], project)
-    run([*git, "commit", "-q", "-m", "baseline"], project)
+    # an experiment changes one report param; `dvc exp show --only-changed` compares it
     exp = run(
-        [str(BIN / "dvc"), "exp", "run", "-S", "scales.smoke.lorita_fcn.drop_tolerance=0.02"],
-        project,
+        [dvc, "exp", "run", "-S", "scales.smoke.lorita_fcn.drop_tolerance=0.02"], project
     ).stdout
     assert "Running stage 'report'" in exp and "Running stage 'study'" not in exp
-    shown = run([str(BIN / "dvc"), "exp", "show", "--no-pager", "--csv"], project).stdout
-    assert "0.02" in shown
+    shown = run([dvc, "exp", "show", "--no-pager", "--only-changed", "--csv"], project).stdout
+    assert "0.02" in shown, shown
