@@ -85,3 +85,15 @@ def test_headline_metrics_one_mean_per_study_and_ledger_counts(tmp_path):
         "rankconv": {"test_acc": 0.5},
         "claims": {"reproduced": 1, "not_reproduced": 1},
     }
+
+
+def test_accuracy_plot_has_one_row_per_study_as_a_fraction():
+    metrics = {
+        "lorita_fcn": {"test_acc": 0.85, "min_retained_pct": 40.0},
+        "structured": {"acc_after": 91.5},
+        "claims": {"reproduced": 1},
+    }
+    assert stamps.accuracy_plot(metrics) == [
+        {"study": "lorita_fcn", "metric": "lorita_fcn.test_acc", "accuracy": 0.85},
+        {"study": "structured", "metric": "structured.acc_after", "accuracy": 0.915},
+    ]

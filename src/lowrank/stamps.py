@@ -7,8 +7,9 @@ writing a stamp that records what it verified or produced:
 
 - `data`:   stamps/data.json, the verified dataset's files and checksums (from its manifest);
 - `study`:  stamps/study.json, every result file of the scale with its sha256;
-- `report`: stamps/metrics.json (every study's headline metrics) and stamps/truncation.csv
-  (the FCN truncation curves), the DVC metrics and plots.
+- `report`: stamps/metrics.json (every study's headline metrics), stamps/accuracy.csv (every
+  study's headline accuracy) and stamps/truncation.csv (the FCN truncation curves), the DVC
+  metrics and plots.
 
 The stamps are small, deterministic (no timestamps), committed to git (`cache: false`), so
 they exist on a fresh clone and `dvc repro --dry` can hash every dependency. If DVC removes a
@@ -44,6 +45,8 @@ HEADLINES = {
     "rankconv": ("rankconv.test_acc",),
 }
 LEDGER_COUNTS = {"reproduced": "reproduced", "not reproduced": "not_reproduced"}
+# Headline accuracies in percent; the accuracy plot shows every study as a fraction.
+PERCENT = {"structured.acc_after"}
 
 
 def sha256(path: Path) -> str:
@@ -93,6 +96,17 @@ def headline_metrics(measured_csv: Path, ledger_csv: Path | None = None) -> dict
     return out
 
 
+def accuracy_plot(metrics: dict) -> list[dict]:
+    """One row per study: its headline accuracy (the first headline metric) as a fraction."""
+    rows = []
+    for study, names in HEADLINES.items():
+        key = names[0].split(".", 1)[1]
+        if key in metrics.get(study, {}):
+            value = metrics[study][key] / (100 if names[0] in PERCENT else 1)
+            rows.append({"study": study, "metric": names[0], "accuracy": round(value, 6)})
+    return rows
+
+
 def _params(args: argparse.Namespace) -> dict:
     from lowrank.config import load_params
 
@@ -121,14 +135,18 @@ def main(argv: list[str] | None = None) -> int:
             write_json(stamps / "study.json", stamp)
             print(f"wrote {stamps / 'study.json'}: {len(stamp['files'])} result files")
         else:
+            import pandas as pd
+
             tables = Path("reports") / scale / "tables"
             metrics = headline_metrics(
                 tables / "measured_metrics.csv", tables / "claims_ledger.csv"
             )
             write_json(stamps / "metrics.json", metrics)
+            frame = pd.DataFrame(accuracy_plot(metrics), columns=["study", "metric", "accuracy"])
+            write_with(stamps / "accuracy.csv", lambda p: frame.to_csv(p, index=False))
             plots = results / "plots" / "truncation.csv"
             write_with(stamps / "truncation.csv", lambda p: shutil.copyfile(plots, p))
-            print(f"wrote {stamps / 'metrics.json'} and {stamps / 'truncation.csv'}")
+            print(f"wrote {stamps}/metrics.json, accuracy.csv and truncation.csv")
     except (UserError, FileNotFoundError) as exc:
         print(f"lowrank stamps {args.stage}: error: {exc}", file=sys.stderr)
         return 2
