@@ -1,13 +1,17 @@
 """Load params.yaml, validate it against the JSON schema, and pick the block of one scale.
 
 params.yaml is the single source of truth; the schema lives in workflow/schemas/ so the
-Snakefile and the CLI validate the same way and report the first error in one line.
+Snakefile and the CLI validate the same way and report the first error in one line, naming
+the file the bad value came from. Overrides merge as Snakemake merges them: each
+`--configfile` is merged into params.yaml key by key (nested mappings recursively, anything
+else replaced), then `--config KEY=VALUE` on top; the merged result is what is validated.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,18 @@ import yaml
 from lowrank.errors import UserError
 
 SCHEMA_RELATIVE = Path("workflow/schemas/params.schema.yaml")
+COMMAND_LINE = "--config (command line)"
+
+# "integer" in JSON Schema accepts 6.0; a width or depth of 6.0 would later name a job
+# `fcn6.0_N1`, so integer-valued keys take Python ints only (never bools either).
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+)
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, type_checker=_TYPES
+)
+
+Origin = str | Callable[[Sequence[str | int]], str] | None
 
 
 def find_schema(params_path: str | Path) -> Path:
@@ -30,6 +46,8 @@ def find_schema(params_path: str | Path) -> Path:
 
 def read_yaml(path: str | Path) -> Any:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a YAML file")
     if not path.is_file():
         raise UserError(f"{path}: file not found")
     try:
@@ -38,31 +56,127 @@ def read_yaml(path: str | Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise UserError(f"{path}: not valid YAML{where}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
 
 
-def validate(params: Any, schema: dict) -> None:
-    """Raise UserError naming the offending key path of the most relevant schema error."""
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(params))
+def validate(params: Any, schema: dict, origin: Origin = None) -> None:
+    """Raise UserError naming the offending key path of the most relevant schema error.
+
+    `origin` names where the value came from: a file name, or a function of the key path
+    (see `origin_finder`) when params is a merge of several sources."""
+    error = jsonschema.exceptions.best_match(StrictValidator(schema).iter_errors(params))
     if error is None:
         return
-    key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    path = list(error.absolute_path)
+    key = ".".join(str(p) for p in path) or "<top level>"
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        key = ".".join([*map(str, error.absolute_path), extra[0]]) if extra else key
-        raise UserError(f"params: unknown key '{key}'")
-    if error.validator == "required":
-        raise UserError(f"params: {key}: {error.message}")
-    raise UserError(f"params: key '{key}': {error.message}")
+        path = [*path, extra[0]] if extra else path
+        key = ".".join(map(str, path)) if extra else key
+        message = f"params: unknown key '{key}'"
+    elif error.validator == "required":
+        message = f"params: {key}: {error.message}"
+    else:
+        message = f"params: key '{key}': {error.message}"
+    where = origin(path) if callable(origin) else origin
+    raise UserError(f"{where}: {message}" if where else message)
 
 
-def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> dict:
-    """Read, merge top-level overrides (e.g. scale=smoke), validate, and return the params."""
+def merge(base: Any, over: Any) -> Any:
+    """Snakemake's merge of config files: mappings key by key, recursively; else replaced."""
+    if not (isinstance(base, Mapping) and isinstance(over, Mapping)):
+        return over
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(base[key], value) if key in base else value
+    return out
+
+
+def _sets(tree: Any, path: Sequence[str | int]) -> bool:
+    """Whether `tree` gives a value for `path` or one of its ancestors (so it decides it)."""
+    node = tree
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _sets_prefix(tree: Any, path: Sequence[str | int]) -> bool:
+    """Whether `tree` sets some prefix of `path` (a replaced list or a whole study block)."""
+    return any(_sets(tree, path[:n]) for n in range(len(path), 0, -1))
+
+
+def origin_finder(
+    base: str | Path,
+    configfiles: Sequence[str | Path] = (),
+    overrides: Mapping | None = None,
+) -> Callable[[Sequence[str | int]], str]:
+    """A function from a key path to the source that set it: `--config` on the command line,
+    else the last `--configfile` that has the key (or a prefix of it), else params.yaml.
+
+    A key missing everywhere (a `required` error) belongs to the last file given, which is
+    the one the user meant to be complete."""
+    files = [(str(f), read_yaml(f)) for f in configfiles]
+
+    def origin(path: Sequence[str | int]) -> str:
+        if overrides and _sets_prefix(overrides, path):
+            return COMMAND_LINE
+        for name, tree in reversed(files):
+            if _sets_prefix(tree, path):
+                return name
+        return str(base)
+
+    return origin
+
+
+def parse_config_args(entries: Sequence[str]) -> dict:
+    """`--config KEY=VALUE` entries parsed as Snakemake parses them (int, float, bool, YAML
+    with every scalar a string, else the string), so the CLI validates the same values."""
+    config: dict = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise UserError(f"{COMMAND_LINE}: '{entry}' is not KEY=VALUE")
+        config[key] = _parse_value(value) if value != "" else None
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return yaml.load(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        return text
+
+
+def load_params(
+    path: str | Path = "params.yaml",
+    overrides: dict | None = None,
+    configfiles: Sequence[str | Path] = (),
+    config: Mapping | None = None,
+) -> dict:
+    """Read params.yaml, merge `configfiles` then `config` (command-line `--config`) as
+    Snakemake does, then top-level `overrides` (e.g. scale=smoke), validate, and return."""
     params = read_yaml(path)
     if not isinstance(params, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
+    for extra in configfiles:
+        tree = read_yaml(extra)
+        if not isinstance(tree, dict):
+            raise UserError(f"{extra}: expected a mapping at the top level")
+        params = merge(params, tree)
+    params = merge(params, dict(config or {}))
     params = {**params, **(overrides or {})}
-    validate(params, read_yaml(find_schema(path)))
+    origin = origin_finder(path, configfiles, config) if configfiles or config else str(path)
+    validate(params, read_yaml(find_schema(path)), origin)
     return params
 
 
