@@ -28,9 +28,7 @@ COMMAND_LINE = "--config (command line)"
 _TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
 )
-StrictValidator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, type_checker=_TYPES
-)
+StrictValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
 
 Origin = str | Callable[[Sequence[str | int]], str] | None
 

@@ -1,0 +1,144 @@
+"""Checks of a run's settings before any job starts: paths, threads, device, memory.
+
+The schema checks each value on its own; these check the values against this machine and
+the workflow (is data_dir a directory, may threads exceed the cores, is there a GPU, does
+each training job fit its rule's memory). The Snakefile calls `plan_checks` at plan time
+and `lowrank validate` runs the same function, so both accept exactly the same settings.
+Every failure is one UserError line naming the file and the key. No torch import unless
+`device: cuda` asks for a GPU on a machine that has NVIDIA device files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from lowrank.config import find_schema, origin_finder, read_yaml, validate
+from lowrank.errors import UserError
+
+Where = Callable[[Sequence[str | int]], str]
+STUDY_THREADS = ("lorita_fcn", "rankconv", "toeplitz", "lorita_cnn", "lorita_vit", "structured")
+
+
+def _blocker(path: Path) -> str | None:
+    """Why `path` cannot be made a directory we can write in, or None if it can."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a directory"
+    try:  # access() says yes to root everywhere, so try it (and leave nothing behind)
+        Path(tempfile.mkdtemp(prefix=".lowrank-probe-", dir=probe)).rmdir()
+    except OSError as exc:
+        return f"{probe} is not writable ({exc.strerror or exc.__class__.__name__})"
+    return None
+
+
+def check_paths(params: Mapping, root: Path, where: Where, logs: str = "logs") -> None:
+    """data_dir is a directory (may be read-only: pre-populated) or can be created;
+    results_dir and the log folder are writable or can be created."""
+    data = root / params["data_dir"]
+    if not data.is_dir():
+        reason = _blocker(data)
+        if reason:
+            raise UserError(
+                f"{where(['data_dir'])}: params: key 'data_dir': {params['data_dir']} cannot be "
+                f"used as the data directory: {reason}; set data_dir to a directory"
+            )
+    for key, value in (("results_dir", params["results_dir"]), ("logs", logs)):
+        reason = _blocker(root / value)
+        if reason:
+            origin = where([key]) if key in params else str(root)
+            raise UserError(
+                f"{origin}: params: key '{key}': {value} is not writable: {reason}; "
+                f"choose a directory you can write to"
+            )
+
+
+def gpu_visible() -> bool:
+    """Whether this machine shows a CUDA GPU; no torch import when there are no device files."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if not (Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia/gpus").is_dir()):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def check_device(
+    params: Mapping, cluster: bool, where: Where, gpu: Callable[[], bool] = gpu_visible
+) -> None:
+    """`device: cuda` on a local run needs a GPU here; a cluster submission is the nodes' matter."""
+    if params.get("device") == "cuda" and not cluster and not gpu():
+        raise UserError(
+            f"{where(['device'])}: params: key 'device': cuda, but no GPU is visible on this "
+            f"machine (a local run); use device: auto or cpu, or submit to a GPU cluster"
+        )
+
+
+def check_threads(
+    params: Mapping, scale: str, cluster: bool, where: Where, cores: int | None = None
+) -> None:
+    """No thread count above this machine's cores on a local run (the schema caps at 1024)."""
+    if cluster:
+        return
+    cores = cores or os.cpu_count() or 1
+    block = params["scales"][scale]
+    keys = [("threads",)]
+    keys += [("scales", scale, s, "threads") for s in STUDY_THREADS if s in block]
+    if "toeplitz" in block:
+        keys.append(("scales", scale, "toeplitz", "bench", "threads"))
+    for key in keys:
+        value: object = params
+        for part in key:
+            value = value[part]  # type: ignore[index]
+        if isinstance(value, int) and value > cores:
+            name = ".".join(key)
+            raise UserError(
+                f"{where(list(key))}: params: key '{name}': {value} threads, but this machine "
+                f"has {cores} CPU cores (a local run); use at most {cores}"
+            )
+
+
+def check_memory(params: Mapping, scale: str, where: Where) -> None:
+    """Every training job of the scale fits its rule's `mem_mb` (lowrank.memory's estimate)."""
+    from lowrank.memory import describe, over_budget
+
+    device = params.get("device", "auto")
+    worst = over_budget(params["scales"][scale], device)
+    if worst is not None:
+        key = ["scales", scale, worst.study]
+        raise UserError(
+            f"{where(key)}: params: key '{'.'.join(key)}': {describe(worst, device)}; reduce "
+            f"width, depth, factors or batch_size (or train on a GPU: device: cuda)"
+        )
+
+
+def plan_checks(
+    params: Mapping,
+    root: str | Path,
+    configfiles: Sequence[str | Path] = (),
+    overrides: Mapping | None = None,
+    cluster: bool = False,
+    base: str | Path = "params.yaml",
+) -> None:
+    """Everything checked before any job: the schema (naming the file each bad value came
+    from: params.yaml, a --configfile or --config), paths, threads, device and memory.
+
+    `params` is the merged config (Snakemake's `config`); `configfiles` and `overrides` are
+    the command line's `--configfile` files and `--config` values; `cluster` is true for a
+    submission to a cluster executor (its nodes' cores and GPUs are not this machine's)."""
+    root = Path(root)
+    base_path = root / base
+    where = origin_finder(base, [Path(f) for f in configfiles], overrides or {})
+    validate(dict(params), read_yaml(find_schema(base_path)), where)
+    scale = params["scale"]
+    check_paths(params, root, where)
+    check_threads(params, scale, cluster, where)
+    check_device(params, cluster, where)
+    check_memory(params, scale, where)
