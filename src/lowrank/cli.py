@@ -1,17 +1,21 @@
-"""The `lowrank` command: fetch, train, sweep, train-model, sweep-model, flops, toeplitz, bench,
-report, validate.
+"""The `lowrank` command: validate, fetch, train, sweep, train-model, sweep-model,
+pareto-model, flops, toeplitz, bench, rankconv, tucker, report.
 
-Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
-per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
+Every subcommand reads params.yaml (validated; `--configfile` and `--config` merge into it as
+in Snakemake), so the workflow rules pass only what varies per job. Problems the user can fix
+(bad params, missing or corrupt files, a full disk, no permission, too little memory) are
+printed as one line (exit status 2), with the traceback only under `--debug`; Ctrl-C ends
+with one line (exit status 130).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
-from lowrank.errors import UserError
+from lowrank.errors import RESUME, UserError, describe
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -19,13 +23,29 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
     parser.add_argument("--scale", default=None, help="override the params' scale")
+    parser.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="merge FILE into the params as `snakemake --configfile` does (repeatable)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _read(args: argparse.Namespace) -> dict:
+    """The validated params: --params, then each --configfile, --config, --scale on top."""
+    from lowrank.config import load_params, parse_config_args
+
+    overrides = {"scale": args.scale} if args.scale else None
+    config = parse_config_args(getattr(args, "overrides", []))
+    return load_params(args.params, overrides, args.configfile, config)
 
 
 def _load(args: argparse.Namespace) -> tuple[dict, dict]:
-    from lowrank.config import load_params, scale_block
+    from lowrank.config import scale_block
 
-    overrides = {"scale": args.scale} if args.scale else None
-    params = load_params(args.params, overrides)
+    params = _read(args)
     import torch
 
     torch.set_num_threads(params["threads"])
@@ -34,7 +54,15 @@ def _load(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    params, _ = _load(args)
+    """What the Snakefile checks at plan time, and no more: no torch, no threads started."""
+    from lowrank.config import parse_config_args
+    from lowrank.preflight import plan_checks
+
+    params = _read(args)
+    config = parse_config_args(args.overrides)
+    if args.scale:
+        config["scale"] = args.scale
+    plan_checks(params, Path.cwd(), args.configfile, config, args.cluster, base=args.params)
     print(f"{args.params}: valid (scale {params['scale']})")
 
 
@@ -281,10 +309,30 @@ def _check_member(cfg: dict, key: str, value: int) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="lowrank", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(
+        prog="lowrank", description=" ".join(__doc__.split("\n\n")[0].split())
+    )
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check params.yaml against its schema")
+    p = sub.add_parser(
+        "validate",
+        help="check params.yaml as the workflow's plan does: schema, paths, threads, device, "
+        "memory of every training job",
+    )
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the run is a cluster submission: threads and device: cuda are the nodes' matter",
+    )
+    p.add_argument(
+        "--config",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="top-level overrides, parsed and merged as `snakemake --config` does",
+    )
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("fetch", help="download and verify a dataset")
     p.add_argument("dataset", choices=["mnist", "cifar10", "cifar100"])
@@ -366,8 +414,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except UserError as exc:
-        print(f"lowrank {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        print(f"lowrank {args.command}: interrupted; {RESUME}", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for every fault the user can fix; bugs keep theirs
+        line = describe(exc)
+        if line is None:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"lowrank {args.command}: error: {line}", file=sys.stderr)
         return 2
     return 0
 

@@ -7,13 +7,12 @@ Snakemake sees the job finished only when every run is.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from lowrank.atomic import write_json, write_with
+from lowrank.atomic import read_json, write_json, write_with
 from lowrank.config import params_hash
 from lowrank.data.mnist import Splits, load_mnist
 from lowrank.methods.lorita import lorita
@@ -117,7 +116,7 @@ def train_config(
             folder = run_dir(out, settings, wd, seed)
             record = folder / "run.json"
             if record.is_file():
-                runs.append(json.loads(record.read_text()))
+                runs.append(read_json(record))
                 continue
             log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
             tc = train_config_of(cfg, wd, seed)
