@@ -55,13 +55,13 @@ def _load(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def cmd_validate(args: argparse.Namespace) -> None:
     """What the Snakefile checks at plan time, and no more: no torch, no threads started."""
-    from lowrank.config import parse_config_args
+    from lowrank.config import merged_params, parse_config_args
     from lowrank.preflight import plan_checks
 
-    params = _read(args)
     config = parse_config_args(args.overrides)
     if args.scale:
         config["scale"] = args.scale
+    params = merged_params(args.params, None, args.configfile, config)
     plan_checks(params, Path.cwd(), args.configfile, config, args.cluster, base=args.params)
     print(f"{args.params}: valid (scale {params['scale']})")
 

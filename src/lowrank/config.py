@@ -92,18 +92,16 @@ def merge(base: Any, over: Any) -> Any:
 
 
 def _sets(tree: Any, path: Sequence[str | int]) -> bool:
-    """Whether `tree` gives a value for `path` or one of its ancestors (so it decides it)."""
+    """Whether `tree`, merged over the others, decides the value at `path`: it has the key
+    itself, or a non-mapping above it (a list or value replaces what was there whole)."""
     node = tree
     for part in path:
-        if not isinstance(node, Mapping) or part not in node:
+        if not isinstance(node, Mapping):
+            return True
+        if part not in node:
             return False
         node = node[part]
     return True
-
-
-def _sets_prefix(tree: Any, path: Sequence[str | int]) -> bool:
-    """Whether `tree` sets some prefix of `path` (a replaced list or a whole study block)."""
-    return any(_sets(tree, path[:n]) for n in range(len(path), 0, -1))
 
 
 def origin_finder(
@@ -112,17 +110,17 @@ def origin_finder(
     overrides: Mapping | None = None,
 ) -> Callable[[Sequence[str | int]], str]:
     """A function from a key path to the source that set it: `--config` on the command line,
-    else the last `--configfile` that has the key (or a prefix of it), else params.yaml.
-
-    A key missing everywhere (a `required` error) belongs to the last file given, which is
-    the one the user meant to be complete."""
+    else the last `--configfile` that has the key, else params.yaml. The top level (a
+    missing top-level key) belongs to the last file given."""
     files = [(str(f), read_yaml(f)) for f in configfiles]
 
     def origin(path: Sequence[str | int]) -> str:
-        if overrides and _sets_prefix(overrides, path):
+        if not path:
+            return files[-1][0] if files else str(base)
+        if overrides and _sets(overrides, path):
             return COMMAND_LINE
         for name, tree in reversed(files):
-            if _sets_prefix(tree, path):
+            if _sets(tree, path):
                 return name
         return str(base)
 
@@ -155,14 +153,14 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def load_params(
+def merged_params(
     path: str | Path = "params.yaml",
     overrides: dict | None = None,
     configfiles: Sequence[str | Path] = (),
     config: Mapping | None = None,
 ) -> dict:
-    """Read params.yaml, merge `configfiles` then `config` (command-line `--config`) as
-    Snakemake does, then top-level `overrides` (e.g. scale=smoke), validate, and return."""
+    """params.yaml with `configfiles` then `config` (command-line `--config`) merged as
+    Snakemake merges them, then top-level `overrides` (e.g. scale=smoke); not validated."""
     params = read_yaml(path)
     if not isinstance(params, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
@@ -172,7 +170,17 @@ def load_params(
             raise UserError(f"{extra}: expected a mapping at the top level")
         params = merge(params, tree)
     params = merge(params, dict(config or {}))
-    params = {**params, **(overrides or {})}
+    return {**params, **(overrides or {})}
+
+
+def load_params(
+    path: str | Path = "params.yaml",
+    overrides: dict | None = None,
+    configfiles: Sequence[str | Path] = (),
+    config: Mapping | None = None,
+) -> dict:
+    """The merged params (see `merged_params`), validated, errors naming their source."""
+    params = merged_params(path, overrides, configfiles, config)
     origin = origin_finder(path, configfiles, config) if configfiles or config else str(path)
     validate(params, read_yaml(find_schema(path)), origin)
     return params
