@@ -236,8 +236,9 @@ def test_out_under_a_file_is_one_line(tmp_path, capsys):
     path = project(tmp_path)
     blocker = tmp_path / "taken"
     blocker.write_text("")
-    err = one_line(capsys, ["tucker", "pareto", *smoke(path), "--out", str(blocker / "p.csv")])
-    assert "taken" in err
+    argv = ["train", *smoke(path), "--depth", "6", "--factors", "1", "--out", str(blocker)]
+    err = one_line(capsys, argv)
+    assert f"--out {blocker}" in err and "is a file" in err
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,17 @@ def _load(args: argparse.Namespace) -> tuple[dict, dict]:
     return params, scale_block(params)
 
 
+def _out_dir(out: str) -> Path:
+    """A job's output folder, checked before any data is loaded or any run trains."""
+    from lowrank.preflight import blocker
+
+    path = Path(out)
+    reason = None if path.is_dir() else blocker(path)
+    if reason:
+        raise UserError(f"--out {out}: cannot be the output folder: {reason}")
+    return path
+
+
 def cmd_validate(args: argparse.Namespace) -> None:
     """What the Snakefile checks at plan time, and no more: no torch, no threads started."""
     from lowrank.config import merged_params, parse_config_args
@@ -96,8 +107,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     _check_member(block["lorita_fcn"], "factors", args.factors)
     if args.seed is not None:
         _check_member(block["lorita_fcn"], "seeds", args.seed)
+    out = _out_dir(args.out)
     summary = train_config(
-        block, args.depth, args.factors, params["data_dir"], Path(args.out), only_seed=args.seed
+        block, args.depth, args.factors, params["data_dir"], out, only_seed=args.seed
     )
     if summary is None:
         print(f"FCN-{args.depth} N={args.factors} seed {args.seed}: runs done; summary waits")
@@ -204,7 +216,7 @@ def cmd_rankconv(args: argparse.Namespace) -> None:
         parse_rank(args.rank),
         args.variant,
         params["data_dir"],
-        Path(args.out),
+        _out_dir(args.out),
         strategy_file,
         device_param=params["device"],
     )
@@ -235,7 +247,7 @@ def cmd_tucker(args: argparse.Namespace) -> None:
         "posthoc": tucker_posthoc.posthoc,
         "trained": tucker_trained.trained,
     }
-    step[args.step](block, args.network, params["data_dir"], out)
+    step[args.step](block, args.network, params["data_dir"], _out_dir(args.out))
     print(f"tucker {args.step} {args.network}: wrote {out}")
 
 
@@ -260,7 +272,7 @@ def cmd_train_model(args: argparse.Namespace) -> None:
         args.config,
         args.factors,
         params["data_dir"],
-        Path(args.out),
+        _out_dir(args.out),
         params.get("device", "auto"),
     )
     accs = [r["test_acc"] for r in summary["runs"]]

@@ -22,7 +22,7 @@ Where = Callable[[Sequence[str | int]], str]
 STUDY_THREADS = ("lorita_fcn", "rankconv", "toeplitz", "lorita_cnn", "lorita_vit", "structured")
 
 
-def _blocker(path: Path) -> str | None:
+def blocker(path: Path) -> str | None:
     """Why `path` cannot be made a directory we can write in, or None if it can."""
     probe = path
     while not probe.exists():
@@ -43,14 +43,14 @@ def check_paths(params: Mapping, root: Path, where: Where, logs: str = "logs") -
     results_dir and the log folder are writable or can be created."""
     data = root / params["data_dir"]
     if not data.is_dir():
-        reason = _blocker(data)
+        reason = blocker(data)
         if reason:
             raise UserError(
                 f"{where(['data_dir'])}: params: key 'data_dir': {params['data_dir']} cannot be "
                 f"used as the data directory: {reason}; set data_dir to a directory"
             )
     for key, value in (("results_dir", params["results_dir"]), ("logs", logs)):
-        reason = _blocker(root / value)
+        reason = blocker(root / value)
         if reason:
             origin = where([key]) if key in params else str(root)
             raise UserError(
