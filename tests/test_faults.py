@@ -21,7 +21,7 @@ from lowrank import cli
 from lowrank.config import load_params, origin_finder, read_yaml
 from lowrank.errors import UserError, describe
 from lowrank.memory import TRAIN_MEM_MB, estimates
-from lowrank.preflight import check_device, check_threads, plan_checks
+from lowrank.preflight import check_device, check_threads, cluster_submission, plan_checks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -291,3 +291,18 @@ def test_help_describes_every_command_in_full(capsys):
         cli.main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "toeplitz, bench, rankconv, tucker, report." in out
+
+
+@pytest.mark.parametrize(
+    "argv,cluster",
+    [
+        (["snakemake", "--cores", "2"], False),
+        (["snakemake", "--executor", "slurm"], True),
+        (["snakemake", "-e", "local"], False),
+        (["snakemake", "--executor=slurm", "-n"], True),
+        (["snakemake", "--profile", "workflow/profiles/slurm"], True),
+        (["snakemake", "--profile", "workflow/profiles/default"], False),
+    ],
+)
+def test_a_cluster_submission_is_recognized_from_the_command_line(argv, cluster):
+    assert cluster_submission(argv, {}, REPO) is cluster

@@ -119,6 +119,42 @@ def check_memory(params: Mapping, scale: str, where: Where) -> None:
         )
 
 
+LOCAL_EXECUTORS = ("local", "dryrun", "touch")
+
+
+def cluster_submission(
+    argv: Sequence[str], environ: Mapping[str, str], root: str | Path = "."
+) -> bool:
+    """Whether a Snakemake command line submits to a cluster (`--executor`/`-e`, or a
+    `--profile` / $SNAKEMAKE_PROFILE whose config.yaml names a non-local executor).
+
+    The Snakefile cannot ask Snakemake: its executor is chosen after the Snakefile is read,
+    so `workflow.local_exec` is always true at plan time."""
+    args = list(argv)
+    executor = profile = None
+    for i, arg in enumerate(args):
+        for flag, name in (("--executor", "executor"), ("-e", "executor"), ("--profile", "p")):
+            value = None
+            if arg == flag and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(flag + "=") and flag.startswith("--"):
+                value = arg.split("=", 1)[1]
+            if value is not None:
+                executor, profile = (value, profile) if name == "executor" else (executor, value)
+    profile = profile or environ.get("SNAKEMAKE_PROFILE")
+    if executor is None and profile:
+        folder = Path(profile) if Path(profile).is_absolute() else Path(root) / profile
+        config = folder / "config.yaml"
+        if not config.is_file():  # a profile by name from ~/.config/snakemake
+            config = Path(environ.get("HOME", "~")).expanduser() / ".config/snakemake"
+            config = config / profile / "config.yaml"
+        try:
+            executor = (read_yaml(config) or {}).get("executor") if config.is_file() else None
+        except UserError:
+            executor = None
+    return executor is not None and str(executor) not in LOCAL_EXECUTORS
+
+
 def plan_checks(
     params: Mapping,
     root: str | Path,
