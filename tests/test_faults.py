@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from lowrank import cli
-from lowrank.config import load_params, origin_finder, read_yaml
+from lowrank.config import job_args, load_params, origin_finder, read_yaml
 from lowrank.errors import UserError, describe
 from lowrank.memory import TRAIN_MEM_MB, estimates
 from lowrank.preflight import check_device, check_threads, cluster_submission, plan_checks
@@ -306,3 +307,16 @@ def test_help_describes_every_command_in_full(capsys):
 )
 def test_a_cluster_submission_is_recognized_from_the_command_line(argv, cluster):
     assert cluster_submission(argv, {}, REPO) is cluster
+
+
+def test_jobs_get_the_params_the_plan_validated(tmp_path):
+    """`--configfile F --config threads=1` reach every job as --configfile arguments."""
+    path = project(tmp_path)
+    extra = tmp_path / "my f.yaml"
+    extra.write_text("scales: {smoke: {lorita_fcn: {epochs: 1}}}\n")
+    args = job_args(tmp_path, [extra], {"threads": 1})
+    assert job_args(tmp_path) == ""
+    words = shlex.split(args)
+    assert words[0::2] == ["--configfile", "--configfile"] and words[1] == str(extra)
+    merged = load_params(path, configfiles=words[1::2])
+    assert merged["threads"] == 1 and merged["scales"]["smoke"]["lorita_fcn"]["epochs"] == 1

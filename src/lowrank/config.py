@@ -186,6 +186,31 @@ def load_params(
     return params
 
 
+def job_args(
+    root: str | Path, configfiles: Sequence[str | Path] = (), overrides: Mapping | None = None
+) -> str:
+    """`--configfile` arguments that give every job the params the plan validated.
+
+    Jobs read params.yaml themselves, so without these a `snakemake --configfile F` or
+    `--config KEY=VALUE` would change the plan but not what the jobs train. The command
+    line's `--config` values are written (YAML, atomically) to
+    .snakemake/lowrank/overrides-<hash>.yaml under `root` and passed last, as Snakemake
+    merges them."""
+    import shlex
+
+    files = [str(Path(f).resolve()) for f in configfiles]
+    if overrides:
+        from lowrank.atomic import write_text
+
+        text = yaml.safe_dump(json.loads(json.dumps(dict(overrides), default=str)))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        path = Path(root) / f".snakemake/lowrank/overrides-{digest}.yaml"
+        if not path.is_file():  # named by content: two runs at once never share one
+            write_text(path, text)
+        files.append(str(path.resolve()))
+    return " ".join(f"--configfile {shlex.quote(f)}" for f in files)
+
+
 def scale_block(params: dict, scale: str | None = None) -> dict:
     """The block of settings of the chosen scale (smoke, quick or paper)."""
     name = scale or params["scale"]
