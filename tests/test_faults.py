@@ -320,3 +320,12 @@ def test_jobs_get_the_params_the_plan_validated(tmp_path):
     assert words[0::2] == ["--configfile", "--configfile"] and words[1] == str(extra)
     merged = load_params(path, configfiles=words[1::2])
     assert merged["threads"] == 1 and merged["scales"]["smoke"]["lorita_fcn"]["epochs"] == 1
+
+
+def test_a_configfile_before_the_command_is_merged_first(tmp_path, capsys):
+    """The workflow passes job_args right after `lowrank`, before the subcommand."""
+    path = project(tmp_path)
+    extra = tmp_path / "f.yaml"
+    extra.write_text("threads: 0\n")
+    err = one_line(capsys, ["--configfile", str(extra), "validate", "--params", str(path)])
+    assert f"{extra}: params: key 'threads'" in err

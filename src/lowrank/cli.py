@@ -324,6 +324,14 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="lowrank", description=" ".join(__doc__.split("\n\n")[0].split())
     )
+    top.add_argument(
+        "--configfile",
+        dest="global_configfiles",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="as the command's --configfile (the workflow puts it before the command)",
+    )
     sub = top.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
@@ -424,6 +432,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.configfile = args.global_configfiles + args.configfile
     try:
         args.func(args)
     except KeyboardInterrupt:
