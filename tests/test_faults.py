@@ -329,3 +329,14 @@ def test_a_configfile_before_the_command_is_merged_first(tmp_path, capsys):
     extra.write_text("threads: 0\n")
     err = one_line(capsys, ["--configfile", str(extra), "validate", "--params", str(path)])
     assert f"{extra}: params: key 'threads'" in err
+
+
+def test_cpu_studies_refuse_device_cuda_without_a_gpu(tmp_path, capsys, monkeypatch):
+    """FCN, Tucker and Toeplitz jobs once trained on the CPU without a word."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = project(tmp_path, lambda p: p.update(device="cuda"))
+    argv = ["train", *smoke(path), "--depth", "6", "--factors", "1", "--out", str(tmp_path)]
+    err = one_line(capsys, argv)
+    assert "device" in err and "no CUDA device" in err

@@ -53,6 +53,19 @@ def _load(args: argparse.Namespace) -> tuple[dict, dict]:
     return params, scale_block(params)
 
 
+def _cpu_study(params: dict, study: str) -> None:
+    """These studies train on the CPU only: `device: cuda` without a GPU is refused, as the
+    CNN and rankconv jobs refuse it, and with one the log says the GPU is not used."""
+    if params.get("device") != "cuda":
+        return
+    from lowrank.train.device import resolve_device
+
+    resolve_device("cuda")  # one line when no GPU is visible
+    print(
+        f"note: {study} runs on the CPU; device: cuda is used by the CNN, ViT and rankconv studies"
+    )
+
+
 def _out_dir(out: str) -> Path:
     """A job's output folder, checked before any data is loaded or any run trains."""
     from lowrank.preflight import blocker
@@ -102,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from lowrank.train.lorita_fcn import train_config
 
     params, block = _load(args)
+    _cpu_study(params, "the FCN study")
     torch.set_num_threads(block["lorita_fcn"].get("threads") or params["threads"])
     _check_member(block["lorita_fcn"], "depths", args.depth)
     _check_member(block["lorita_fcn"], "factors", args.factors)
@@ -147,6 +161,7 @@ def _study_out(args: argparse.Namespace, params: dict, study: str) -> Path:
 def _run_toeplitz(args: argparse.Namespace, actions: list[str]) -> None:
     """Seed 001's steps in one process (data loaded once): train, sweep, bench, in order."""
     params, block = _load(args)
+    _cpu_study(params, "the Toeplitz study")
     if "toeplitz" not in block:
         raise UserError(f"params: scale '{params['scale']}' has no 'toeplitz' block")
     cfg = block["toeplitz"]
@@ -229,6 +244,7 @@ def cmd_rankconv(args: argparse.Namespace) -> None:
 
 def cmd_tucker(args: argparse.Namespace) -> None:
     params, block = _load(args)
+    _cpu_study(params, "the Tucker study")
     if "tucker" not in block:
         raise UserError(f"params: scale '{params['scale']}' has no 'tucker' block")
     out = Path(args.out)
