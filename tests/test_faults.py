@@ -81,6 +81,18 @@ def fcn(p: dict, **values) -> None:
         (lambda p: p.update(threads=10**6), ["'threads'", "maximum of 1024"]),
         (lambda p: fcn(p, threads=3), ["lorita_fcn.threads", "CPU cores"]),
         (lambda p: fcn(p, width=20000), ["scales.smoke.lorita_fcn", "would need about", "MB"]),
+        (
+            lambda p: p["scales"]["smoke"]["toeplitz"]["bench"]["microbench"].update(
+                matmul=[100000, 100000, 100000]
+            ),
+            ["scales.smoke.toeplitz", "would need about"],
+        ),
+        (
+            lambda p: p["scales"]["smoke"]["lorita_vit"].update(
+                dim=8192, width=1.0, batch_size=4096
+            ),
+            ["scales.smoke.lorita_vit", "mem_mb=12000"],
+        ),
         (lambda p: p.update(data_dir=str(REPO / "README.md")), ["'data_dir'", "README.md"]),
         (lambda p: p.update(results_dir="/proc/noaccess"), ["'results_dir'", "/proc"]),
         (lambda p: p.update(results_dir=str(REPO / "README.md/r")), ["'results_dir'", "a file"]),
