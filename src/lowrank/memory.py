@@ -10,8 +10,9 @@ a torch allocation traceback after validation passed). The estimate is deliberat
 
 times the number of models a job trains at once (rankconv's vmap groups). LoRITa's N factors
 add N-1 square layers per Linear/Conv (see methods/lorita.py). With `device: cuda` the
-activations and optimizer states live on the GPU: host memory then needs the base process,
-the data and two copies of the weights. No torch import: the plan must stay fast.
+activations and optimizer states of the CNN, ViT and rankconv jobs live on the GPU: host
+memory then needs the base process, the data and two copies of the weights. No torch
+import: the plan must stay fast.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ BYTES = 4  # float32
 BASE_MB = 800
 STATES = 4  # weights, gradients, two Adam moments
 MB = 1e6
+CPU_STUDIES = ("lorita_fcn", "tucker", "toeplitz")  # their drivers build models on the CPU
 
 # `resources: mem_mb` of each study's training rule (workflow/rules/<study>.smk); the rules
 # should read it from here so that the check and the request cannot drift apart.
@@ -62,9 +64,10 @@ class Estimate:
     copies: int = 1  # models trained at once (vmap ensembles)
 
     def mb(self, device: str = "auto") -> float:
-        """Host megabytes the job needs on `device` (cuda keeps training state on the GPU)."""
+        """Host megabytes the job needs on `device` (cuda keeps training state on the GPU;
+        the FCN, Tucker and Toeplitz studies run on the CPU whatever `device` says)."""
         weights = self.params * BYTES * self.copies
-        if device == "cuda":
+        if device == "cuda" and self.study not in CPU_STUDIES:
             return BASE_MB + self.data_mb + 2 * weights / MB
         acts = self.batch * self.activations * BYTES * self.copies
         return BASE_MB + self.data_mb + (STATES * weights + acts) / MB
