@@ -1,8 +1,9 @@
 """The `lowrank` command: validate, fetch, train, sweep, train-model, sweep-model,
 pareto-model, flops, toeplitz, bench, rankconv, tucker, report.
 
-Every subcommand reads params.yaml (validated; `--configfile` and `--config` merge into it as
-in Snakemake), so the workflow rules pass only what varies per job. Problems the user can fix
+Every subcommand reads params.yaml (validated; each `--configfile` merges into it as in
+Snakemake, and `validate` also takes `--config`), so the workflow rules pass only what varies
+per job. Problems the user can fix
 (bad params, missing or corrupt files, a full disk, no permission, too little memory) are
 printed as one line (exit status 2), with the traceback only under `--debug`; Ctrl-C ends
 with one line (exit status 130).
