@@ -22,7 +22,13 @@ from lowrank import cli
 from lowrank.config import job_args, load_params, origin_finder, read_yaml
 from lowrank.errors import UserError, describe
 from lowrank.memory import TRAIN_MEM_MB, estimates
-from lowrank.preflight import check_device, check_threads, cluster_submission, plan_checks
+from lowrank.preflight import (
+    check_device,
+    check_paths,
+    check_threads,
+    cluster_submission,
+    plan_checks,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -355,3 +361,10 @@ def test_cpu_studies_refuse_device_cuda_without_a_gpu(tmp_path, capsys, monkeypa
     argv = ["train", *smoke(path), "--depth", "6", "--factors", "1", "--out", str(tmp_path)]
     err = one_line(capsys, argv)
     assert "device" in err and "no CUDA device" in err
+
+
+def test_a_log_folder_that_is_a_file_is_one_line(tmp_path):
+    params = read_yaml(REPO / "params.yaml")
+    (tmp_path / "logs").write_text("")
+    with pytest.raises(UserError, match="log folder is not writable"):
+        check_paths({**params, "results_dir": str(tmp_path / "r")}, tmp_path, lambda _: "p")

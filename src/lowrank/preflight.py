@@ -49,14 +49,18 @@ def check_paths(params: Mapping, root: Path, where: Where, logs: str = "logs") -
                 f"{where(['data_dir'])}: params: key 'data_dir': {params['data_dir']} cannot be "
                 f"used as the data directory: {reason}; set data_dir to a directory"
             )
-    for key, value in (("results_dir", params["results_dir"]), ("logs", logs)):
-        reason = blocker(root / value)
-        if reason:
-            origin = where([key]) if key in params else str(root)
-            raise UserError(
-                f"{origin}: params: key '{key}': {value} is not writable: {reason}; "
-                f"choose a directory you can write to"
-            )
+    reason = blocker(root / params["results_dir"])
+    if reason:
+        raise UserError(
+            f"{where(['results_dir'])}: params: key 'results_dir': {params['results_dir']} is "
+            f"not writable: {reason}; choose a directory you can write to"
+        )
+    reason = blocker(root / logs)
+    if reason:
+        raise UserError(
+            f"{root / logs}: the workflow's log folder is not writable: {reason}; make it a "
+            f"writable directory"
+        )
 
 
 def gpu_visible() -> bool:
