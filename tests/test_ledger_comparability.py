@@ -149,3 +149,45 @@ def test_summary_counts_match_the_table():
     assert overview["stand_in"] == int(
         table["verdict"].isin((ledger.HOLDS_STAND_IN, ledger.FAILS_STAND_IN)).sum()
     )
+
+
+def test_per_model_convergence_judges_only_the_converged_models():
+    from lowrank.report.comparability import ClaimProtocol, compare
+
+    claim = ClaimProtocol("mnist", "fcn", "converged", "accuracy")
+    run = RunProtocol(
+        datasets={"mnist": "mnist"},
+        full_size=True,
+        epochs=3,
+        converged_by="fcn6_N1: within 0.1 points of 6 epochs",
+        unconverged=({"depth": 6, "n_factors": 2},),
+    )
+    assert compare(claim, run, {"depth": 6, "n_factors": 1}).same
+    assert compare(claim, run, {"depth": 8, "n_factors": 2}).same
+    trained_less = compare(claim, run, {"depth": 6, "n_factors": 2}).differences
+    assert trained_less == (
+        "under-trained: 3 epoch(s), not trained to convergence (depth 6, n_factors 2)",
+    )
+    # a claim over every N at depth 6 (or over everything) reads the unconverged runs too
+    assert not compare(claim, run, {"depth": 6}).same
+    assert not compare(claim, run, None).same
+
+
+def test_converged_by_per_model_marks_the_rest_under_trained_in_table1():
+    from lowrank.report.build import fcn_run_protocol
+    from lowrank.report.tables import table1
+
+    def summary(depth, n):
+        run = {"seed": 0, "weight_decay": 1e-4, "test_acc": 0.98}
+        return {
+            "depth": depth, "n_factors": n, "width": 500, "train_images": 50_000,
+            "epochs": 3, "lr": 1e-3, "runs": [run], "selected_weight_decay": 1e-4,
+        }  # fmt: skip
+
+    summaries = [summary(6, 1), summary(6, 2)]
+    run = fcn_run_protocol(summaries, {"converged_by": {"fcn6_N1": "measured"}})
+    assert run.converged_by == "fcn6_N1: measured"
+    assert run.unconverged == ({"depth": 6, "n_factors": 2},)
+    t1 = table1(summaries, {}, run)
+    assert t1["converged"].tolist() == [True, False]
+    assert not table1(summaries, {}, fcn_run_protocol(summaries, {}))["converged"].any()

@@ -98,8 +98,15 @@ FCN_WIDTH = 500  # the width the source lost, chosen in params.yaml: "full size"
 
 def fcn_run_protocol(summaries: list[dict], cfg: dict) -> RunProtocol:
     """What the FCN runs did: real MNIST always; full size at width 500 on all 50,000
-    training images; converged when every run's scale states how (params `converged_by`)."""
+    training images; converged where the scale states how (params `converged_by`: one
+    statement for every model, or one per model, e.g. {fcn6_N1: ...}, the rest under-trained)."""
     s = summaries[0]
+    converged = cfg.get("converged_by")
+    statement = (
+        "; ".join(f"{k}: {v}" for k, v in converged.items())
+        if isinstance(converged, dict)
+        else converged
+    )
     reduced = []
     if s["width"] != FCN_WIDTH:
         reduced.append(f"width {s['width']} instead of {FCN_WIDTH}")
@@ -110,8 +117,13 @@ def fcn_run_protocol(summaries: list[dict], cfg: dict) -> RunProtocol:
         full_size=not reduced,
         size_note="; ".join(reduced),
         epochs=min(x["epochs"] for x in summaries),
-        converged_by=cfg.get("converged_by"),
+        converged_by=statement or None,
         seeds=len({r["seed"] for r in s["runs"]}),
+        unconverged=tuple(
+            {"depth": x["depth"], "n_factors": x["n_factors"]}
+            for x in summaries
+            if isinstance(converged, dict) and f"fcn{x['depth']}_N{x['n_factors']}" not in converged
+        ),
     )
 
 
@@ -119,11 +131,17 @@ def scale_note(scale: str, cfg: dict, train_images: int) -> str:
     """The protocol difference every verdict at this scale carries."""
     if scale == "paper":
         return ""
-    trained = (
-        f"trained to convergence ({cfg['converged_by']})"
-        if cfg.get("converged_by")
-        else "the paper trains to convergence"
-    )
+    converged = cfg.get("converged_by")
+    if isinstance(converged, dict):
+        trained = (
+            "trained to convergence: "
+            + "; ".join(f"{k} ({v})" for k, v in converged.items())
+            + "; every other model under-trained"
+        )
+    elif converged:
+        trained = f"trained to convergence ({converged})"
+    else:
+        trained = "the paper trains to convergence"
     return (
         f"{scale} scale: {cfg['epochs']} epoch(s), {len(cfg['seeds'])} seed(s), weight decay "
         f"{cfg['weight_decays']}, {train_images} training images; {trained}"
@@ -181,7 +199,7 @@ def build_report(params: dict, block: dict, results: Path, out: Path, root: Path
             DatasetUse(d.label, d.checksum, f"{section.title}; {d.note}".rstrip("; "))
             for d in section.datasets
         ]
-    t1 = tables.table1(summaries, tables.paper_table1(claims))
+    t1 = tables.table1(summaries, tables.paper_table1(claims), runs["lorita_fcn"])
     summary = tables.compression_summary(sweep, cfg["drop_tolerance"])
     verdicts = tables.verdict_lorita_compresses_better(summary)
     paper_shares = {

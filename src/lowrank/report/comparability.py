@@ -88,6 +88,17 @@ class RunProtocol:
     # models of the study run below the source's size although the study's main model is not
     # (e.g. the Toeplitz study's Figure 2 micro-benchmark sizes): model name -> how
     reduced_models: dict[str, str] = field(default_factory=dict)
+    # runs of this study that did not converge although `converged_by` says the rest did,
+    # as claim selectors (e.g. {"depth": 6, "n_factors": 2}): a claim whose selector does
+    # not rule them out (no conflicting value) is judged under-trained
+    unconverged: tuple[dict, ...] = ()
+
+
+def _touches(selector: dict | None, subset: dict) -> bool:
+    """Whether a claim with `selector` may read the runs `subset` names: no key of the subset
+    takes another value in the selector (a claim over every N reads the N = 2 runs too)."""
+    selector = selector or {}
+    return all(selector.get(k, v) == v for k, v in subset.items())
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,11 @@ class Comparability:
         return not self.differences
 
 
-def compare(claim: ClaimProtocol, run: RunProtocol | None) -> Comparability:
-    """Every way the run departs from the claim's protocol, in words."""
+def compare(
+    claim: ClaimProtocol, run: RunProtocol | None, selector: dict | None = None
+) -> Comparability:
+    """Every way the run departs from the claim's protocol, in words (`selector`: the claim's
+    selector, which decides whether unconverged runs are among those it reads)."""
     if run is None:
         return Comparability(("this study declares no run protocol",), False)
     out: list[str] = []
@@ -122,9 +136,15 @@ def compare(claim: ClaimProtocol, run: RunProtocol | None) -> Comparability:
     elif claim.model in run.reduced_models:
         out.append(f"reduced size: {run.reduced_models[claim.model]}")
     budget = claim.budget
-    if budget == "converged" and not run.converged_by:
+    unconverged = [s for s in run.unconverged if _touches(selector, s)]
+    if budget == "converged" and (not run.converged_by or unconverged):
         ran = f"{run.epochs} epoch(s)" if run.epochs else f"{run.iterations} iteration(s)"
-        out.append(f"under-trained: {ran}, not trained to convergence")
+        which = (
+            " (" + "; ".join(", ".join(f"{k} {v}" for k, v in s.items()) for s in unconverged) + ")"
+            if run.converged_by
+            else ""
+        )
+        out.append(f"under-trained: {ran}, not trained to convergence{which}")
     elif isinstance(budget, dict):
         ((unit, wanted),) = budget.items()
         ran = run.epochs if unit == "epochs" else run.iterations

@@ -414,7 +414,7 @@ def evaluate(
         else _fmt(claim["paper_value"], claim["unit"])
     )
 
-    comp = compare(protocol, run)
+    comp = compare(protocol, run, selector)
 
     def row(ours: str, verdict: str, reason: str) -> Row:
         note = scale_note.get(spec["study"], "") if isinstance(scale_note, dict) else scale_note

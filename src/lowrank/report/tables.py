@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from lowrank.report.comparability import RunProtocol
 from lowrank.train.lorita_fcn import selected_runs
 
 
@@ -20,8 +21,13 @@ def paper_table1(claims: list[dict]) -> dict[tuple[int, int], float]:
     }
 
 
-def table1(summaries: list[dict], paper_values: dict[tuple[int, int], float]) -> pd.DataFrame:
-    """Test accuracy per depth and N: mean, sd and count over seeds, beside the paper."""
+def table1(
+    summaries: list[dict],
+    paper_values: dict[tuple[int, int], float],
+    run: RunProtocol | None = None,
+) -> pd.DataFrame:
+    """Test accuracy per depth and N: mean, sd and count over seeds, beside the paper, and
+    whether the row's runs are trained to convergence (`run`: the study's run protocol)."""
     rows = []
     for s in summaries:
         accs = [r["test_acc"] for r in selected_runs(s)]
@@ -41,10 +47,14 @@ def table1(summaries: list[dict], paper_values: dict[tuple[int, int], float]) ->
                 "seeds": len(accs),
                 "weight_decay": s["selected_weight_decay"],
                 "epochs": s["epochs"],
+                "lr": s["lr"],
                 "schedule": s.get("schedule") or "constant",
                 "architecture": "Linear+ReLU+BatchNorm"
                 if s.get("batchnorm", True)
                 else "Linear+ReLU",
+                "converged": run is not None
+                and bool(run.converged_by)
+                and {"depth": s["depth"], "n_factors": s["n_factors"]} not in run.unconverged,
                 "paper": paper,
                 "ours_minus_paper": round(mean - paper, 4),
             }

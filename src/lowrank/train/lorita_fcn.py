@@ -2,7 +2,9 @@
 
 Runs are independent and each is resumable; the job selects the weight decay with the best
 mean validation accuracy (the test set selects nothing) and writes summary.json last, so
-Snakemake sees the job finished only when every run is.
+Snakemake sees the job finished only when every run is. With `search_seeds` the weight-decay
+grid is searched on those seeds only and the other seeds train at the selected value (tune on
+some seeds, report over all: the grid's cost does not grow with the seed count).
 """
 
 from __future__ import annotations
@@ -92,6 +94,21 @@ def subset(splits: Splits, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     return (splits.train_x[:n], splits.train_y[:n]) if n else (splits.train_x, splits.train_y)
 
 
+def search_seeds(cfg: dict) -> list[int]:
+    """The seeds the weight-decay grid is searched on: `search_seeds`, else every seed."""
+    chosen = cfg.get("search_seeds")
+    return list(cfg["seeds"]) if chosen is None else [s for s in cfg["seeds"] if s in chosen]
+
+
+def select_weight_decay(cfg: dict, runs: list[dict]) -> tuple[float, dict]:
+    """The weight decay with the best mean validation accuracy over the search runs."""
+    mean_val = {}
+    for wd in cfg["weight_decays"]:
+        accs = [r["val_acc"] for r in runs if r["weight_decay"] == wd]
+        mean_val[wd] = sum(accs) / len(accs)
+    return max(cfg["weight_decays"], key=lambda wd: mean_val[wd]), mean_val
+
+
 def train_config(
     block: dict,
     depth: int,
@@ -102,52 +119,30 @@ def train_config(
     only_seed: int | None = None,
 ) -> dict | None:
     """Train all runs of one configuration and write out/summary.json (with `only_seed`:
-    only that seed's runs, no summary, return None)."""
+    only that seed's runs, plus the search runs it needs to know its weight decay; no
+    summary, return None)."""
     cfg = for_model(block["lorita_fcn"], depth, n_factors)
     t0 = time.perf_counter()
     splits = load_mnist(data_dir)
     train_xy = subset(splits, cfg.get("train_subset"))
     settings = run_settings_hash(cfg)
     chosen = run_settings(cfg)
-    runs = []
-    seeds = cfg["seeds"] if only_seed is None else [only_seed]
-    for wd in cfg["weight_decays"]:
-        for seed in seeds:
-            folder = run_dir(out, settings, wd, seed)
-            record = folder / "run.json"
-            if record.is_file():
-                runs.append(read_json(record))
-                continue
-            log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
-            tc = train_config_of(cfg, wd, seed)
-            batchnorm = chosen["batchnorm"]
-            model, history = train(
-                lambda bn=batchnorm: build_model(depth, cfg["width"], n_factors, bn),
-                tc,
-                train_xy,
-                (splits.val_x, splits.val_y),
-                checkpoint=folder / "checkpoint.pt",
-                log=log,
-            )
-            write_with(folder / "model.pt", lambda p, m=model: torch.save(m.state_dict(), p))
-            run = {
-                "weight_decay": wd,
-                "seed": seed,
-                "history": history,
-                "val_acc": history[-1]["val_acc"],
-                "test_acc": accuracy(model, splits.test_x, splits.test_y),
-                "train_seconds": sum(h["seconds"] for h in history),  # survives resumes
-            }
-            write_json(record, run)
-            (folder / "checkpoint.pt").unlink(missing_ok=True)
-            runs.append(run)
-    if only_seed is not None:
+
+    def run(wd: float, seed: int) -> dict:
+        return one_run(cfg, (depth, n_factors), settings, out, splits, train_xy, wd, seed, log)
+
+    search = search_seeds(cfg)
+    others = [s for s in cfg["seeds"] if s not in search]
+    if only_seed is not None and only_seed in search:
+        for wd in cfg["weight_decays"]:
+            run(wd, only_seed)
         return None
-    mean_val = {
-        wd: sum(r["val_acc"] for r in runs if r["weight_decay"] == wd) / len(cfg["seeds"])
-        for wd in cfg["weight_decays"]
-    }
-    selected = max(cfg["weight_decays"], key=lambda wd: mean_val[wd])
+    runs = [run(wd, s) for wd in cfg["weight_decays"] for s in search]
+    selected, mean_val = select_weight_decay(cfg, runs)
+    if only_seed is not None:
+        run(selected, only_seed)
+        return None
+    runs += [run(selected, s) for s in others]
     summary = {
         "study": "lorita_fcn",
         "dataset": "MNIST",
@@ -161,6 +156,7 @@ def train_config(
         "batchnorm": chosen["batchnorm"],
         "train_images": len(train_xy[0]),
         "run_settings": settings,
+        "search_seeds": search,
         "selected_weight_decay": selected,
         "mean_val_acc_by_weight_decay": mean_val,
         "runs": runs,
@@ -168,3 +164,45 @@ def train_config(
     }
     write_json(out / "summary.json", summary)
     return summary
+
+
+def one_run(
+    cfg: dict,
+    model: tuple[int, int],
+    settings: str,
+    out: Path,
+    splits: Splits,
+    train_xy: tuple[torch.Tensor, torch.Tensor],
+    wd: float,
+    seed: int,
+    log=print,
+) -> dict:
+    """Train one (weight decay, seed) run of the (depth, N) `model`, or reuse its finished
+    record; an interrupted run resumes from its checkpoint."""
+    depth, n_factors = model
+    folder = run_dir(out, settings, wd, seed)
+    record = folder / "run.json"
+    if record.is_file():
+        return read_json(record)
+    log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
+    batchnorm = run_settings(cfg)["batchnorm"]
+    trained, history = train(
+        lambda: build_model(depth, cfg["width"], n_factors, batchnorm),
+        train_config_of(cfg, wd, seed),
+        train_xy,
+        (splits.val_x, splits.val_y),
+        checkpoint=folder / "checkpoint.pt",
+        log=log,
+    )
+    write_with(folder / "model.pt", lambda p: torch.save(trained.state_dict(), p))
+    result = {
+        "weight_decay": wd,
+        "seed": seed,
+        "history": history,
+        "val_acc": history[-1]["val_acc"],
+        "test_acc": accuracy(trained, splits.test_x, splits.test_y),
+        "train_seconds": sum(h["seconds"] for h in history),  # survives resumes
+    }
+    write_json(record, result)
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    return result
