@@ -61,7 +61,7 @@ PARAMS = str(RESOLVED)
 # Per-step stamps: rewritten only when that step's settings change, and an input of the
 # step's rules, so a changed value reruns exactly the affected jobs without Snakemake's
 # metadata (a deleted .snakemake/, copied results).
-STEPS = ["lorita_fcn.train", "lorita_fcn.sweep", "lorita_fcn.flops"]
+STEPS = ["lorita_fcn.train", "lorita_fcn.sweep", "lorita_fcn.flops", "report.report"]
 for _study, _steps in {
     "lorita_cnn": ("train", "sweep"),
     "lorita_vit": ("train", "sweep"),

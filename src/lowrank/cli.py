@@ -21,6 +21,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", default=None, help="override the params' scale")
     parser.add_argument(
         "--step",
+        dest="workflow_step",
         default=None,
         help="the workflow step this job runs (study.step), stamped with its settings hash",
     )
@@ -36,7 +37,7 @@ def _load(args: argparse.Namespace) -> tuple[dict, dict]:
     from lowrank.provenance import set_run
 
     if params["scale"] in params["scales"]:
-        set_run(params, params["scales"][params["scale"]], args.step)
+        set_run(params, params["scales"][params["scale"]], args.workflow_step)
 
     torch.set_num_threads(params["threads"])
     torch.use_deterministic_algorithms(True)

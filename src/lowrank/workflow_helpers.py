@@ -73,8 +73,25 @@ def _only(cfg: dict, keys: Iterable[str]) -> dict:
     return {k: cfg[k] for k in keys}
 
 
+# The keys only the report reads, per study (every other key reruns an earlier step, and the
+# report after it).
+REPORT_ONLY_KEYS = {
+    "lorita_fcn": FCN_REPORT_KEYS,
+    "lorita_cnn": ("drop_tolerance",),
+    "lorita_vit": ("drop_tolerance",),
+    "rankconv": RANKCONV_REPORT_KEYS,
+}
+
+
 def step_settings(study: str, step: str, block: dict, params: dict) -> Any:
-    """The settings one step of a study depends on (its rerun trigger)."""
+    """The settings one step of a study depends on (its rerun trigger); study `report` (step
+    `report`) is the report's own: the report-only keys of every study of the scale."""
+    if study == "report":
+        return {
+            name: {k: block[name][k] for k in keys if k in block[name]}
+            for name, keys in REPORT_ONLY_KEYS.items()
+            if name in block
+        }
     cfg = block[study]
     if study == "lorita_fcn":
         return {

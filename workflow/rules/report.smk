@@ -23,6 +23,7 @@ rule report:
         results=REPORT_INPUTS,
         claims="claims.yaml",
         metric_schema="workflow/schemas/metrics.yaml",
+        stamp=STAMP["report.report"],
     output:
         html=f"reports/{SCALE}/report.html",
         figures=[f for study in REPORT_FIGURES.values() for f in study],
@@ -42,8 +43,7 @@ rule report:
         lowrank=LOWRANK,
         params=PARAMS,
         out=lambda wc, output: wh.parent(output),
-        # the whole run's settings: the report reads report-only keys of every study
-        settings=RESOLVED_HASH,
+        settings=HASH["report.report"],
     shell:
         "{params.lowrank} report --params {params.params:q} --out {params.out:q}"
         " --inputs {input.results:q} > {log:q} 2>&1"

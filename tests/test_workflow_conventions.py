@@ -1,0 +1,184 @@
+"""The workflow follows Snakemake's conventions: lint- and format-clean, one resolved params
+file per run that every job reads, paths quoted, stamps that rerun exactly the affected jobs
+without Snakemake's metadata. Dry runs only (seconds); the report's zip is checked on the
+session's smoke run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from test_workflow import BIN, REPO, env, make_project, run
+
+from lowrank.config import params_hash
+from lowrank.errors import UserError
+from lowrank.workflow_helpers import FIGURES, check_fresh, step_hash
+
+
+def snakemake(project: Path, *args: str) -> str:
+    result = run([str(BIN / "snakemake"), "-c1", *args], project, timeout=300)
+    return result.stdout + result.stderr
+
+
+def shell_commands(out: str) -> list[str]:
+    return [ln for ln in out.splitlines() if " -m lowrank.cli " in ln]
+
+
+def test_lint_and_snakefmt_are_clean(tmp_path):
+    project = make_project(tmp_path / "p", tmp_path / "data")
+    out = snakemake(project, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in out, out[-3000:]
+    fmt = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/"],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_overrides_reach_every_job_through_the_resolved_params(tmp_path):
+    """--configfile and --config merge into results/<scale>/params.resolved.yaml; every job
+    reads it with --params, and a results_dir or data_dir with a space is quoted."""
+    project = make_project(tmp_path / "p", tmp_path / "data")
+    data = tmp_path / "other data"
+    extra = project / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"scales": {"smoke": {"lorita_fcn": {"width": 48}}}}))
+    out = snakemake(
+        project,
+        "-n",
+        "-p",
+        "--configfile",
+        str(extra),
+        "--config",
+        "scale=smoke",
+        "threads=1",
+        f"data_dir={data}",
+        "results_dir=my results",
+        "device=cpu",
+    )
+    latest = project / "my results/smoke/params.resolved.yaml"
+    resolved = yaml.safe_load(latest.read_text())
+    assert resolved["threads"] == 1 and resolved["data_dir"] == str(data)
+    assert resolved["device"] == "cpu" and resolved["scale"] == "smoke"
+    assert resolved["scales"]["smoke"]["lorita_fcn"]["width"] == 48
+    assert resolved["scales"]["smoke"]["lorita_fcn"]["depths"]  # the rest from params.yaml
+    frozen = Path("my results/smoke/params.resolved") / f"{params_hash(resolved)}.yaml"
+    assert (project / frozen).read_text() == latest.read_text()
+    commands = shell_commands(out)
+    assert len(commands) >= 25, out[-2000:]
+    for command in commands:
+        argv = shlex.split(command.split(" -m lowrank.cli ", 1)[1])
+        assert argv[argv.index("--params") + 1] == str(frozen), command
+        for flag in ("--out", "--train-dir"):
+            if flag in argv and argv[0] != "report":  # one argument, under results_dir
+                assert argv[argv.index(flag) + 1].startswith("my results/smoke/"), command
+        if argv[0] == "report":  # it checks every result it reads, each one argument
+            inputs = argv[argv.index("--inputs") + 1 : argv.index(">")]
+            assert inputs and all(i.startswith("my results/smoke/") for i in inputs)
+        log = argv[argv.index(">") + 1]
+        assert log.startswith("logs/smoke/"), command
+    assert f"{data}/mnist/MANIFEST.json" in out  # the data rule follows data_dir too
+
+
+def _fake_outputs(project: Path) -> None:
+    """Every output of the smoke plan as a placeholder, dated in DAG order (no real run)."""
+    summary = snakemake(project, "--summary", "--config", "scale=smoke")
+    for line in summary.splitlines()[1:]:
+        name = line.split("\t")[0]
+        if not name or "\t" not in line:
+            continue
+        path = project / name
+        if path.suffix:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}")
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    snakemake(project, "--touch", "--config", "scale=smoke")
+
+
+def _planned(out: str) -> dict[str, int]:
+    stats = out[out.index("Job stats:") :].split("\n\n")[0]
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", stats, re.M) if k != "total"}
+
+
+def test_a_changed_value_without_metadata_reruns_exactly_the_affected_jobs(tmp_path):
+    project = make_project(tmp_path / "p", tmp_path / "data")
+    _fake_outputs(project)
+    shutil.rmtree(project / ".snakemake")  # e.g. copied results: no Snakemake metadata
+    assert "Nothing to be done" in snakemake(project, "-n", "--config", "scale=smoke")
+    change = project / "change.yaml"
+    fractions = {"retained_fractions": [0.5, 1.0]}
+    change.write_text(yaml.safe_dump({"scales": {"smoke": {"lorita_fcn": fractions}}}))
+    args = ["-n", "--configfile", str(change), "--config", "scale=smoke"]
+    planned = _planned(snakemake(project, *args))
+    assert planned == {"sweep_lorita_fcn": 2, "report": 1, "publish_report": 1, "all": 1}
+    # once that run is done (touched), a training value reruns that study's training and
+    # everything after it, nothing else
+    snakemake(project, "--touch", "--configfile", str(change), "--config", "scale=smoke")
+    shutil.rmtree(project / ".snakemake")
+    epochs = yaml.safe_load((project / "params.yaml").read_text())["scales"]["smoke"]
+    epochs = epochs["toeplitz"]["epochs"] + 1
+    smoke = {"lorita_fcn": fractions, "toeplitz": {"epochs": epochs}}
+    change.write_text(yaml.safe_dump({"scales": {"smoke": smoke}}))
+    planned = _planned(snakemake(project, *args))
+    assert planned == {
+        "toeplitz_train": 1,
+        "toeplitz_sweep_bench": 1,
+        "report": 1,
+        "publish_report": 1,
+        "all": 1,
+    }
+
+
+def test_report_refuses_results_made_with_other_settings(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    block = params["scales"]["smoke"]
+    old = {**block, "lorita_fcn": {**block["lorita_fcn"], "width": 17}}
+    summary = tmp_path / "fcn6_N1" / "summary.json"
+    summary.parent.mkdir()
+    record = {
+        "step": "lorita_fcn.train",
+        "step_hash": step_hash("lorita_fcn", "train", old, params),
+    }
+    summary.write_text(json.dumps({"provenance": record}))
+    sweep = tmp_path / "fcn6_N1" / "sweep.csv"
+    sweep.write_text("a\n1\n")
+    now = step_hash("lorita_fcn", "sweep", block, params)
+    (tmp_path / "fcn6_N1/sweep.csv.provenance.json").write_text(
+        json.dumps({"step": "lorita_fcn.sweep", "step_hash": now})
+    )
+    assert check_fresh([sweep], params, block) == 1
+    # a report-only key changed: training results stay valid
+    later = {**block, "lorita_fcn": {**block["lorita_fcn"], "drop_tolerance": 0.5}}
+    assert check_fresh([sweep], params, later) == 1
+    with pytest.raises(UserError) as err:
+        check_fresh([sweep, summary], params, block)
+    assert str(summary) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.e2e
+def test_snakemake_report_has_every_study_and_jobs_read_the_resolved_params(smoke_project):
+    project = smoke_project
+    resolved = project / "results/smoke/params.resolved.yaml"
+    digest = params_hash(yaml.safe_load(resolved.read_text()))
+    summary = json.loads((project / "results/smoke/lorita_fcn/fcn6_N1/summary.json").read_text())
+    assert summary["provenance"]["run_params_hash"] == digest
+    assert summary["provenance"]["step"] == "lorita_fcn.train"
+    out = project / "studies-report.zip"
+    run([str(BIN / "snakemake"), "--report", str(out)], project)
+    names = [Path(n).name for n in zipfile.ZipFile(out).namelist()]
+    block = yaml.safe_load((project / "params.yaml").read_text())["scales"]["smoke"]
+    for study, figures in FIGURES.items():
+        if study in block:
+            assert {f"{f}.png" for f in figures} <= set(names), study
+    assert "claims_ledger.csv" in names
