@@ -1,7 +1,7 @@
-"""The workflow follows Snakemake's conventions: lint- and format-clean, one resolved params
-file per run that every job reads, paths quoted, stamps that rerun exactly the affected jobs
-without Snakemake's metadata. Dry runs only (seconds); the report's zip is checked on the
-session's smoke run."""
+"""The workflow follows Snakemake's conventions: one resolved params file per run that every
+job reads, paths quoted, stamps that rerun exactly the affected jobs without Snakemake's
+metadata, a report of every study. Dry runs only (seconds); the report's zip is checked on the
+session's smoke run. `make test` and `make lint` run `snakemake --lint` and `snakefmt --check`."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import BIN, REPO, env, make_project, run
+from test_workflow import BIN, REPO, make_project, run
 
 from lowrank.config import params_hash
 from lowrank.errors import UserError
-from lowrank.workflow_helpers import FIGURES, check_fresh, step_hash
+from lowrank.workflow_helpers import FIGURES, STUDY_TITLES, check_fresh, step_hash
 
 
 def snakemake(project: Path, *args: str) -> str:
@@ -29,21 +28,6 @@ def snakemake(project: Path, *args: str) -> str:
 
 def shell_commands(out: str) -> list[str]:
     return [ln for ln in out.splitlines() if " -m lowrank.cli " in ln]
-
-
-def test_lint_and_snakefmt_are_clean(tmp_path):
-    project = make_project(tmp_path / "p", tmp_path / "data")
-    out = snakemake(project, "--lint")
-    assert "Congratulations, your workflow is in a good condition!" in out, out[-3000:]
-    fmt = subprocess.run(
-        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/"],
-        cwd=REPO,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 def test_overrides_reach_every_job_through_the_resolved_params(tmp_path):
@@ -116,22 +100,18 @@ def test_a_changed_value_without_metadata_reruns_exactly_the_affected_jobs(tmp_p
     _fake_outputs(project)
     shutil.rmtree(project / ".snakemake")  # e.g. copied results: no Snakemake metadata
     assert "Nothing to be done" in snakemake(project, "-n", "--config", "scale=smoke")
-    change = project / "change.yaml"
-    fractions = {"retained_fractions": [0.5, 1.0]}
-    change.write_text(yaml.safe_dump({"scales": {"smoke": {"lorita_fcn": fractions}}}))
-    args = ["-n", "--configfile", str(change), "--config", "scale=smoke"]
-    planned = _planned(snakemake(project, *args))
-    assert planned == {"sweep_lorita_fcn": 2, "report": 1, "publish_report": 1, "all": 1}
-    # once that run is done (touched), a training value reruns that study's training and
-    # everything after it, nothing else
-    snakemake(project, "--touch", "--configfile", str(change), "--config", "scale=smoke")
-    shutil.rmtree(project / ".snakemake")
+    # a sweep value and a Toeplitz training value: exactly the FCN sweeps, both Toeplitz
+    # jobs and what follows them rerun, no FCN training, nothing of the other studies
     epochs = yaml.safe_load((project / "params.yaml").read_text())["scales"]["smoke"]
     epochs = epochs["toeplitz"]["epochs"] + 1
-    smoke = {"lorita_fcn": fractions, "toeplitz": {"epochs": epochs}}
+    smoke = {"lorita_fcn": {"retained_fractions": [0.5, 1.0]}, "toeplitz": {"epochs": epochs}}
+    change = project / "change.yaml"
     change.write_text(yaml.safe_dump({"scales": {"smoke": smoke}}))
-    planned = _planned(snakemake(project, *args))
+    planned = _planned(
+        snakemake(project, "-n", "--configfile", str(change), "--config", "scale=smoke")
+    )
     assert planned == {
+        "sweep_lorita_fcn": 2,
         "toeplitz_train": 1,
         "toeplitz_sweep_bench": 1,
         "report": 1,
@@ -169,16 +149,19 @@ def test_report_refuses_results_made_with_other_settings(tmp_path):
 @pytest.mark.e2e
 def test_snakemake_report_has_every_study_and_jobs_read_the_resolved_params(smoke_project):
     project = smoke_project
-    resolved = project / "results/smoke/params.resolved.yaml"
-    digest = params_hash(yaml.safe_load(resolved.read_text()))
     summary = json.loads((project / "results/smoke/lorita_fcn/fcn6_N1/summary.json").read_text())
-    assert summary["provenance"]["run_params_hash"] == digest
+    digest = summary["provenance"]["run_params_hash"]  # the job read the run's resolved file
+    frozen = project / "results/smoke/params.resolved" / f"{digest}.yaml"
+    assert params_hash(yaml.safe_load(frozen.read_text())) == digest
     assert summary["provenance"]["step"] == "lorita_fcn.train"
     out = project / "studies-report.zip"
     run([str(BIN / "snakemake"), "--report", str(out)], project)
-    names = [Path(n).name for n in zipfile.ZipFile(out).namelist()]
+    archive = zipfile.ZipFile(out)
+    names = [Path(n).name for n in archive.namelist()]
+    html = archive.read(next(n for n in archive.namelist() if n.endswith("report.html")))
     block = yaml.safe_load((project / "params.yaml").read_text())["scales"]["smoke"]
     for study, figures in FIGURES.items():
-        if study in block:
+        if study in block:  # every figure of the study, in the study's own category
             assert {f"{f}.png" for f in figures} <= set(names), study
+            assert STUDY_TITLES[study] in html.decode(), study
     assert "claims_ledger.csv" in names
