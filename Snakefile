@@ -57,7 +57,8 @@ CONDA_ENV = str(ROOT / "envs" / f"lowrank-{config.get('conda_env', 'cpu')}.yaml"
 
 # Every job reads exactly this run's settings.
 RESOLVED, RESOLVED_HASH = wh.write_resolved(config, RES)
-PARAMS = str(RESOLVED)
+# A `params:` entry of every job, excluded from Snakemake's params trigger (see not_a_trigger).
+PARAMS = wh.not_a_trigger(str(RESOLVED))
 # Per-step stamps: rewritten only when that step's settings change, and an input of the
 # step's rules, so a changed value reruns exactly the affected jobs without Snakemake's
 # metadata (a deleted .snakemake/, copied results).

@@ -189,6 +189,18 @@ def write_stamps(block: dict, params: dict, steps: Iterable[str], folder) -> dic
     return paths
 
 
+def not_a_trigger(value: Any) -> Callable:
+    """A `params:` value Snakemake records but never compares: it skips params derived from a
+    job's files (a function taking `input`). For the resolved params file, whose name changes
+    with every override: as a plain param it would rerun every job on any change; the rerun
+    triggers are each step's `settings` hash and stamp."""
+
+    def derived(wildcards, input):
+        return value
+
+    return derived
+
+
 def lowrank_command(root: str | os.PathLike, python: str) -> str:
     """The shell prefix that runs the package from src/, every path quoted."""
     src = shlex.quote(str(Path(root) / "src"))
