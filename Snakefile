@@ -56,7 +56,10 @@ LOWRANK = wh.lowrank_command(ROOT, "python" if USE_CONDA else sys.executable)
 CONDA_ENV = str(ROOT / "envs" / f"lowrank-{config.get('conda_env', 'cpu')}.yaml")
 
 # Every job reads exactly this run's settings.
-RESOLVED, RESOLVED_HASH = wh.write_resolved(config, RES)
+try:
+    RESOLVED, RESOLVED_HASH = wh.write_resolved(config, RES)
+except OSError as exc:
+    sys.exit(f"results_dir: cannot write {exc.filename}: {exc.strerror}")
 # A `params:` entry of every job, excluded from Snakemake's params trigger (see not_a_trigger).
 PARAMS = wh.not_a_trigger(str(RESOLVED))
 # Per-step stamps: rewritten only when that step's settings change, and an input of the
@@ -73,7 +76,10 @@ for _study, _steps in {
 }.items():
     if _study in BLOCK:
         STEPS += [f"{_study}.{s}" for s in _steps]
-STAMP = wh.write_stamps(BLOCK, config, STEPS, Path(RES, "stamps"))
+try:
+    STAMP = wh.write_stamps(BLOCK, config, STEPS, Path(RES, "stamps"))
+except OSError as exc:
+    sys.exit(f"results_dir: cannot write {exc.filename}: {exc.strerror}")
 HASH = {name: wh.step_hash(*wh.parse_step(name), BLOCK, config) for name in STEPS}
 
 # Files each study's report section reads; every workflow/rules/<study>.smk appends to it.
