@@ -65,17 +65,7 @@ PARAMS = wh.not_a_trigger(str(RESOLVED))
 # Per-step stamps: rewritten only when that step's settings change, and an input of the
 # step's rules, so a changed value reruns exactly the affected jobs without Snakemake's
 # metadata (a deleted .snakemake/, copied results).
-STEPS = ["lorita_fcn.train", "lorita_fcn.sweep", "lorita_fcn.flops", "report.report"]
-for _study, _steps in {
-    "lorita_cnn": ("train", "sweep"),
-    "lorita_vit": ("train", "sweep"),
-    "structured": ("train", "sweep"),
-    "rankconv": ("strategy", "train"),
-    "toeplitz": ("train", "eval"),
-    "tucker": ("dense", "posthoc", "trained", "pareto"),
-}.items():
-    if _study in BLOCK:
-        STEPS += [f"{_study}.{s}" for s in _steps]
+STEPS = wh.run_steps(BLOCK)
 try:
     STAMP = wh.write_stamps(BLOCK, config, STEPS, Path(RES, "stamps"))
 except OSError as exc:

@@ -18,7 +18,16 @@ from test_workflow import BIN, REPO, make_project, run
 
 from lowrank.config import params_hash
 from lowrank.errors import UserError
-from lowrank.workflow_helpers import FIGURES, STUDY_TITLES, check_fresh, step_hash
+from lowrank.workflow_helpers import (
+    FIGURES,
+    REPORT_ONLY_KEYS,
+    STUDY_STEPS,
+    STUDY_TITLES,
+    check_fresh,
+    run_steps,
+    step_hash,
+    step_settings,
+)
 
 
 def snakemake(project: Path, *args: str) -> str:
@@ -170,3 +179,19 @@ def test_snakemake_report_has_every_study_and_jobs_read_the_resolved_params(smok
             assert {f"{f}.png" for f in figures} <= set(names), study
             assert STUDY_TITLES[study] in html.decode(), study
     assert "claims_ledger.csv" in names
+
+
+def test_every_setting_of_every_study_is_a_rerun_trigger_of_some_step():
+    """A key in no step's settings would change results without rerunning anything."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for scale, block in params["scales"].items():
+        for study in STUDY_STEPS:
+            if study not in block:
+                continue
+            covered = set(REPORT_ONLY_KEYS.get(study, ()))
+            for step in STUDY_STEPS[study]:
+                settings = step_settings(study, step, block, params)
+                parts = settings if isinstance(settings, list) else [settings]
+                covered |= {k for part in parts if isinstance(part, dict) for k in part}
+            assert set(block[study]) <= covered, (scale, study, set(block[study]) - covered)
+        assert f"{next(iter(STUDY_STEPS))}.train" in run_steps(block)

@@ -128,6 +128,24 @@ def step_settings(study: str, step: str, block: dict, params: dict) -> Any:
     raise KeyError(f"{study}.{step}")
 
 
+# The steps of each study, in order (`study.step` names its stamp, provenance and --step).
+STUDY_STEPS = {
+    "lorita_fcn": ("train", "sweep", "flops"),
+    "lorita_cnn": ("train", "sweep"),
+    "lorita_vit": ("train", "sweep"),
+    "structured": ("train", "sweep"),
+    "rankconv": ("strategy", "train"),
+    "toeplitz": ("train", "eval"),
+    "tucker": ("dense", "posthoc", "trained", "pareto"),
+}
+
+
+def run_steps(block: dict) -> list[str]:
+    """Every `study.step` of the scale's studies, then the report's own `report.report`."""
+    steps = [f"{s}.{t}" for s, names in STUDY_STEPS.items() if s in block for t in names]
+    return [*steps, "report.report"]
+
+
 def step_hash(study: str, step: str, block: dict, params: dict) -> str:
     return params_hash(step_settings(study, step, block, params))
 
