@@ -22,6 +22,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--step",
         dest="workflow_step",
+        metavar="STUDY.STEP",
         default=None,
         help="the workflow step this job runs (study.step), stamped with its settings hash",
     )
