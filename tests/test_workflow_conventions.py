@@ -83,6 +83,38 @@ def test_overrides_reach_every_job_through_the_resolved_params(tmp_path):
     assert f"{data}/mnist/MANIFEST.json" in out  # the data rule follows data_dir too
 
 
+@pytest.mark.e2e
+def test_overridden_data_dir_threads_and_study_value_reach_the_jobs(tmp_path, real_mnist_dir):
+    """Two real jobs (a verify-only fetch and the FLOPs count, seconds): each used the
+    command line's data_dir (with a space), threads and width, not params.yaml's."""
+    project = make_project(tmp_path / "p", tmp_path / "unused")
+    data = tmp_path / "other data"
+    shutil.copytree(real_mnist_dir / "mnist", data / "mnist")
+    (data / "mnist/MANIFEST.json").unlink(missing_ok=True)
+    extra = project / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"scales": {"smoke": {"lorita_fcn": {"width": 48}}}}))
+    flops = "my results/smoke/lorita_fcn/flops.csv"
+    snakemake(
+        project,
+        f"{data}/mnist/MANIFEST.json",
+        flops,
+        "--configfile",
+        str(extra),
+        "--config",
+        "scale=smoke",
+        f"data_dir={data}",
+        "results_dir=my results",
+        "threads=1",
+    )
+    assert json.loads((data / "mnist/MANIFEST.json").read_text())["checksum"]
+    table = (project / flops).read_text().splitlines()
+    assert table[0].split(",")[2] == "width" and {r.split(",")[2] for r in table[1:]} == {"48"}
+    record = json.loads((project / f"{flops}.provenance.json").read_text())
+    assert "1 torch threads" in record["device"] and record["step"] == "lorita_fcn.flops"
+    frozen = project / "my results/smoke/params.resolved" / f"{record['run_params_hash']}.yaml"
+    assert yaml.safe_load(frozen.read_text())["threads"] == 1
+
+
 def _fake_outputs(project: Path) -> None:
     """Every output of the smoke plan as a placeholder, dated in DAG order (no real run)."""
     summary = snakemake(project, "--summary", "--config", "scale=smoke")
