@@ -31,6 +31,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="merge FILE into the params as `snakemake --configfile` does (repeatable)",
     )
+    parser.add_argument(
+        "--step",
+        dest="workflow_step",
+        metavar="STUDY.STEP",
+        default=None,
+        help="the workflow step this job runs (study.step), stamped with its settings hash",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -48,6 +55,11 @@ def _load(args: argparse.Namespace) -> tuple[dict, dict]:
 
     params = _read(args)
     import torch
+
+    from lowrank.provenance import set_run
+
+    if params["scale"] in params["scales"]:
+        set_run(params, params["scales"][params["scale"]], args.workflow_step)
 
     torch.set_num_threads(params["threads"])
     torch.use_deterministic_algorithms(True)
@@ -269,11 +281,14 @@ def cmd_tucker(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from lowrank.config import find_schema
     from lowrank.report.build import build_report
+    from lowrank.workflow_helpers import check_fresh
 
     params, block = _load(args)
     results = Path(params["results_dir"]) / params["scale"]
-    root = Path(args.params).resolve().parent
+    root = find_schema(args.params).parents[2]  # the project (claims.yaml, schemas)
+    check_fresh(args.inputs, params, block)
     html = build_report(params, block, results, Path(args.out), root)
     print(f"wrote {html}")
 
@@ -441,6 +456,12 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tucker)
     p = sub.add_parser("report", help="assemble tables, figures and reports/report.html")
     p.add_argument("--out", default="reports")
+    p.add_argument(
+        "--inputs",
+        nargs="*",
+        default=[],
+        help="results to check first: made with the current settings of their step",
+    )
     p.set_defaults(func=cmd_report)
     for action in sub.choices.values():
         _common(action)

@@ -39,7 +39,8 @@ Origin = str | Callable[[Sequence[str | int]], str] | None
 
 def find_schema(params_path: str | Path) -> Path:
     """The schema next to params.yaml (repo root), falling back to the current directory."""
-    for root in (Path(params_path).resolve().parent, Path.cwd()):
+    package_root = Path(__file__).resolve().parents[2]  # a resolved file under results/
+    for root in (Path(params_path).resolve().parent, Path.cwd(), package_root):
         candidate = root / SCHEMA_RELATIVE
         if candidate.is_file():
             return candidate
