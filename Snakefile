@@ -32,9 +32,7 @@ SCHEMA = ROOT / "workflow/schemas/params.schema.yaml"
 # (lowrank.preflight, the same function `lowrank validate` runs).
 CLI_CONFIG = (workflow.config_settings.configfiles, workflow.config_settings.config)
 try:
-    plan_checks(
-        config, ROOT, *CLI_CONFIG, cluster=cluster_submission(sys.argv, os.environ, ROOT)
-    )
+    plan_checks(config, ROOT, *CLI_CONFIG, cluster=cluster_submission(sys.argv, os.environ, ROOT))
 except UserError as exc:
     sys.exit(str(exc))  # the message starts with the file it names
 validate(config, str(SCHEMA), set_default=False)  # Snakemake's own check of the same schema
