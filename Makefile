@@ -32,15 +32,20 @@ browser-deps:  ## Debian's chromium + chromium-driver for the report's browser t
 
 test: venv browser-deps  ## lint, then the whole test suite; pytest's "no tests collected" (5) is a failure
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/snakefmt --check Snakefile workflow/
+	$(VENV)/bin/snakemake --lint --cores 1
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-lint: venv
+lint: venv  ## ruff for Python, snakefmt and `snakemake --lint` for the workflow
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/snakefmt --check Snakefile workflow/
+	$(VENV)/bin/snakemake --lint --cores 1
 
 format: venv
 	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/snakefmt Snakefile workflow/
 	$(VENV)/bin/ruff check --fix src tests
 
 dry-run: venv

@@ -56,9 +56,12 @@ def test_both_cpu_and_cuda_envs_exist_and_rules_use_them():
     }
     text = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
     blocks = re.split(r"^rule ", text, flags=re.M)[1:]
-    python_rules = [b for b in blocks if "{LOWRANK}" in b]
+    python_rules = [b for b in blocks if "{params.lowrank}" in b]
     assert len(python_rules) >= 5
-    for block in python_rules:  # every rule that runs our code names its environment
+    for block in blocks:  # every rule runs code (ours or a shell's): environment and log
         assert "conda:" in block and "CONDA_ENV" in block, block.split(":")[0]
+        assert "log:" in block, block.split(":")[0]
+    for block in python_rules:  # and reads the run's resolved params
+        assert "lowrank=LOWRANK" in block and "--params {params.params:q}" in block
     snakefile = (REPO / "Snakefile").read_text()
     assert "envs\" / f\"lowrank-{config.get('conda_env', 'cpu')}.yaml" in snakefile

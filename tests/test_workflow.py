@@ -156,10 +156,10 @@ def test_dry_run_plans_every_scale_quickly_with_few_jobs(tmp_path, real_mnist_di
         "tucker_trained": 3,
     }
     assert {k: int(counts.get(k, 0)) for k in expected} == expected
-    # on a GPU cluster (device: cuda) every training job asks for one GPU, and nothing else does
-    out = run(
-        [str(BIN / "snakemake"), "-n", "--config", "scale=paper", "device=cuda"], project
-    ).stdout
+    # on a GPU cluster (device: cuda) every training job asks for one GPU, and nothing else
+    # does; a cluster submission (here --executor slurm) may ask for cuda without a local GPU
+    submit = [str(BIN / "snakemake"), "-n", "--executor", "slurm", "--jobs", "1"]
+    out = run([*submit, "--config", "scale=paper", "device=cuda"], project).stdout
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", out, re.M)
     gpu_rules = {rule for rule, res in jobs if "gpu=1" in res}
     trainers = {rule for rule, _ in jobs if rule.startswith("train_")}

@@ -64,3 +64,17 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content; a corrupt or truncated file is one line naming it."""
+    from lowrank.errors import UserError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise UserError(
+            f"{path}: not valid JSON{where}; delete it and rerun the step that writes it"
+        ) from None

@@ -1,17 +1,22 @@
-"""The `lowrank` command: fetch, train, sweep, train-model, sweep-model, flops, toeplitz, bench,
-report, validate.
+"""The `lowrank` command: validate, fetch, train, sweep, train-model, sweep-model,
+pareto-model, flops, toeplitz, bench, rankconv, tucker, report.
 
-Every subcommand reads params.yaml (validated), so the workflow rules pass only what varies
-per job. Problems the user can fix are printed as one line (exit status 2), not a traceback.
+Every subcommand reads params.yaml (validated; each `--configfile` merges into it as in
+Snakemake, and `validate` also takes `--config`), so the workflow rules pass only what varies
+per job. Problems the user can fix
+(bad params, missing or corrupt files, a full disk, no permission, too little memory) are
+printed as one line (exit status 2), with the traceback only under `--debug`; Ctrl-C ends
+with one line (exit status 130).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
-from lowrank.errors import UserError
+from lowrank.errors import RESUME, UserError, describe
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -19,22 +24,82 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
     parser.add_argument("--scale", default=None, help="override the params' scale")
+    parser.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="merge FILE into the params as `snakemake --configfile` does (repeatable)",
+    )
+    parser.add_argument(
+        "--step",
+        dest="workflow_step",
+        metavar="STUDY.STEP",
+        default=None,
+        help="the workflow step this job runs (study.step), stamped with its settings hash",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _read(args: argparse.Namespace) -> dict:
+    """The validated params: --params, then each --configfile, --config, --scale on top."""
+    from lowrank.config import load_params, parse_config_args
+
+    overrides = {"scale": args.scale} if args.scale else None
+    config = parse_config_args(getattr(args, "overrides", []))
+    return load_params(args.params, overrides, args.configfile, config)
 
 
 def _load(args: argparse.Namespace) -> tuple[dict, dict]:
-    from lowrank.config import load_params, scale_block
+    from lowrank.config import scale_block
 
-    overrides = {"scale": args.scale} if args.scale else None
-    params = load_params(args.params, overrides)
+    params = _read(args)
     import torch
+
+    from lowrank.provenance import set_run
+
+    if params["scale"] in params["scales"]:
+        set_run(params, params["scales"][params["scale"]], args.workflow_step)
 
     torch.set_num_threads(params["threads"])
     torch.use_deterministic_algorithms(True)
     return params, scale_block(params)
 
 
+def _cpu_study(params: dict, study: str) -> None:
+    """These studies train on the CPU only: `device: cuda` without a GPU is refused, as the
+    CNN and rankconv jobs refuse it, and with one the log says the GPU is not used."""
+    if params.get("device") != "cuda":
+        return
+    from lowrank.train.device import resolve_device
+
+    resolve_device("cuda")  # one line when no GPU is visible
+    print(
+        f"note: {study} runs on the CPU; device: cuda is used by the CNN, ViT and rankconv studies"
+    )
+
+
+def _out_dir(out: str) -> Path:
+    """A job's output folder, checked before any data is loaded or any run trains."""
+    from lowrank.preflight import blocker
+
+    path = Path(out)
+    reason = None if path.is_dir() else blocker(path)
+    if reason:
+        raise UserError(f"--out {out}: cannot be the output folder: {reason}")
+    return path
+
+
 def cmd_validate(args: argparse.Namespace) -> None:
-    params, _ = _load(args)
+    """What the Snakefile checks at plan time, and no more: no torch, no threads started."""
+    from lowrank.config import merged_params, parse_config_args
+    from lowrank.preflight import plan_checks
+
+    config = parse_config_args(args.overrides)
+    if args.scale:
+        config["scale"] = args.scale
+    params = merged_params(args.params, None, args.configfile, config)
+    plan_checks(params, Path.cwd(), args.configfile, config, args.cluster, base=args.params)
     print(f"{args.params}: valid (scale {params['scale']})")
 
 
@@ -63,13 +128,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     from lowrank.train.lorita_fcn import train_config
 
     params, block = _load(args)
+    _cpu_study(params, "the FCN study")
     torch.set_num_threads(block["lorita_fcn"].get("threads") or params["threads"])
     _check_member(block["lorita_fcn"], "depths", args.depth)
     _check_member(block["lorita_fcn"], "factors", args.factors)
     if args.seed is not None:
         _check_member(block["lorita_fcn"], "seeds", args.seed)
+    out = _out_dir(args.out)
     summary = train_config(
-        block, args.depth, args.factors, params["data_dir"], Path(args.out), only_seed=args.seed
+        block, args.depth, args.factors, params["data_dir"], out, only_seed=args.seed
     )
     if summary is None:
         print(f"FCN-{args.depth} N={args.factors} seed {args.seed}: runs done; summary waits")
@@ -107,6 +174,7 @@ def _study_out(args: argparse.Namespace, params: dict, study: str) -> Path:
 def _run_toeplitz(args: argparse.Namespace, actions: list[str]) -> None:
     """Seed 001's steps in one process (data loaded once): train, sweep, bench, in order."""
     params, block = _load(args)
+    _cpu_study(params, "the Toeplitz study")
     if "toeplitz" not in block:
         raise UserError(f"params: scale '{params['scale']}' has no 'toeplitz' block")
     cfg = block["toeplitz"]
@@ -176,7 +244,7 @@ def cmd_rankconv(args: argparse.Namespace) -> None:
         parse_rank(args.rank),
         args.variant,
         params["data_dir"],
-        Path(args.out),
+        _out_dir(args.out),
         strategy_file,
         device_param=params["device"],
     )
@@ -189,6 +257,7 @@ def cmd_rankconv(args: argparse.Namespace) -> None:
 
 def cmd_tucker(args: argparse.Namespace) -> None:
     params, block = _load(args)
+    _cpu_study(params, "the Tucker study")
     if "tucker" not in block:
         raise UserError(f"params: scale '{params['scale']}' has no 'tucker' block")
     out = Path(args.out)
@@ -207,16 +276,19 @@ def cmd_tucker(args: argparse.Namespace) -> None:
         "posthoc": tucker_posthoc.posthoc,
         "trained": tucker_trained.trained,
     }
-    step[args.step](block, args.network, params["data_dir"], out)
+    step[args.step](block, args.network, params["data_dir"], _out_dir(args.out))
     print(f"tucker {args.step} {args.network}: wrote {out}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from lowrank.config import find_schema
     from lowrank.report.build import build_report
+    from lowrank.workflow_helpers import check_fresh
 
     params, block = _load(args)
     results = Path(params["results_dir"]) / params["scale"]
-    root = Path(args.params).resolve().parent
+    root = find_schema(args.params).parents[2]  # the project (claims.yaml, schemas)
+    check_fresh(args.inputs, params, block)
     html = build_report(params, block, results, Path(args.out), root)
     print(f"wrote {html}")
 
@@ -232,7 +304,7 @@ def cmd_train_model(args: argparse.Namespace) -> None:
         args.config,
         args.factors,
         params["data_dir"],
-        Path(args.out),
+        _out_dir(args.out),
         params.get("device", "auto"),
     )
     accs = [r["test_acc"] for r in summary["runs"]]
@@ -281,10 +353,38 @@ def _check_member(cfg: dict, key: str, value: int) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="lowrank", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(
+        prog="lowrank", description=" ".join(__doc__.split("\n\n")[0].split())
+    )
+    top.add_argument(
+        "--configfile",
+        dest="global_configfiles",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="as the command's --configfile (the workflow puts it before the command)",
+    )
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check params.yaml against its schema")
+    p = sub.add_parser(
+        "validate",
+        help="check params.yaml as the workflow's plan does: schema, paths, threads, device, "
+        "memory of every training job",
+    )
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the run is a cluster submission: threads and device: cuda are the nodes' matter",
+    )
+    p.add_argument(
+        "--config",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="top-level overrides, parsed and merged as `snakemake --config` does",
+    )
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("fetch", help="download and verify a dataset")
     p.add_argument("dataset", choices=["mnist", "cifar10", "cifar100"])
@@ -356,6 +456,12 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tucker)
     p = sub.add_parser("report", help="assemble tables, figures and reports/report.html")
     p.add_argument("--out", default="reports")
+    p.add_argument(
+        "--inputs",
+        nargs="*",
+        default=[],
+        help="results to check first: made with the current settings of their step",
+    )
     p.set_defaults(func=cmd_report)
     for action in sub.choices.values():
         _common(action)
@@ -364,10 +470,21 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.configfile = args.global_configfiles + args.configfile
     try:
         args.func(args)
-    except UserError as exc:
-        print(f"lowrank {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        print(f"lowrank {args.command}: interrupted; {RESUME}", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for every fault the user can fix; bugs keep theirs
+        line = describe(exc)
+        if line is None:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"lowrank {args.command}: error: {line}", file=sys.stderr)
         return 2
     return 0
 

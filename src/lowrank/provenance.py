@@ -13,6 +13,11 @@ import torch
 
 from lowrank.config import params_hash
 
+# The step a job runs (its `--step`), that step's settings hash and the hash of the resolved
+# params file it read: set once per job by the CLI, stamped on every result it writes, so the
+# report can refuse results made with other settings (lowrank.workflow_helpers.check_fresh).
+RUN: dict = {}
+
 PACKAGES = ("torch", "numpy", "ptflops", "pandas", "seaborn", "snakemake", "dvc", "tensorly")
 
 
@@ -61,7 +66,20 @@ def stamp(block: dict, seeds: list[int], dataset_checksum: str, wall_seconds: fl
         "dataset_checksum": dataset_checksum,
         "wall_seconds": round(wall_seconds, 2),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **RUN,
     }
+
+
+def set_run(params: dict, block: dict, step: str | None) -> None:
+    """Record the job's resolved params hash and, given `study.step`, its settings hash."""
+    RUN.clear()
+    RUN["run_params_hash"] = params_hash(params)
+    if step:
+        from lowrank.workflow_helpers import parse_step, step_hash
+
+        study, name = parse_step(step)
+        RUN["step"] = step
+        RUN["step_hash"] = step_hash(study, name, block, params)
 
 
 def write_csv_with_provenance(frame, path: Path, record: dict) -> None:

@@ -1,5 +1,8 @@
 # Dataset downloads run on the submitting host (cluster nodes often have no internet).
-localrules: fetch_mnist, fetch_cifar10, fetch_cifar100
+localrules:
+    fetch_mnist,
+    fetch_cifar10,
+    fetch_cifar100,
 
 
 rule fetch_mnist:
@@ -9,8 +12,11 @@ rule fetch_mnist:
         f"{LOGS}/fetch_mnist.log",
     conda:
         CONDA_ENV
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
     shell:
-        "{LOWRANK} fetch mnist --scale {SCALE} > {log} 2>&1"
+        "{params.lowrank} fetch mnist --params {params.params:q} > {log:q} 2>&1"
 
 
 rule fetch_cifar10:
@@ -20,8 +26,11 @@ rule fetch_cifar10:
         f"{LOGS}/fetch_cifar10.log",
     conda:
         CONDA_ENV
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
     shell:
-        "{LOWRANK} fetch cifar10 --scale {SCALE} > {log} 2>&1"
+        "{params.lowrank} fetch cifar10 --params {params.params:q} > {log:q} 2>&1"
 
 
 rule fetch_cifar100:
@@ -31,5 +40,8 @@ rule fetch_cifar100:
         f"{LOGS}/fetch_cifar100.log",
     conda:
         CONDA_ENV
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
     shell:
-        "{LOWRANK} fetch cifar100 --scale {SCALE} > {log} 2>&1"
+        "{params.lowrank} fetch cifar100 --params {params.params:q} > {log:q} 2>&1"

@@ -2,63 +2,73 @@
 # One training job per (configuration, N) runs every seed x weight decay; one sweep job each
 # (LSVT/GSVT over the retained fractions);
 # one local job collects the realized models for the report's combined Pareto view.
-include: "model_studies.smk"
-
 CNN = f"{RES}/lorita_cnn"
 CNN_CFG = BLOCK["lorita_cnn"]
-CNN_JOBS = model_job_names("lorita_cnn", BLOCK)
-CNN_TRAIN_HASH, CNN_SWEEP_HASH = model_study_hashes("lorita_cnn", ("retained_fractions",))
+CNN_JOBS = wh.model_job_names("lorita_cnn", BLOCK)
+# A paper-scale training job runs every seed x weight decay of one (model, dataset, N) for
+# 200 epochs: days on a CPU, hours on a GPU (params `device`); quick jobs take seconds.
+CNN_TRAIN_RUNTIME = 2880 if SCALE == "paper" else 60
+CNN_SWEEP_RUNTIME = 240 if SCALE == "paper" else 30
 
-localrules: pareto_lorita_cnn
+
+localrules:
+    pareto_lorita_cnn,
 
 
 rule train_lorita_cnn:
     input:
-        model_study_data("lorita_cnn"),
+        data=wh.model_study_data("lorita_cnn", BLOCK, DATA, rules),
+        stamp=STAMP["lorita_cnn.train"],
     output:
         f"{CNN}/{{config}}_N{{n}}/summary.json",
+    log:
+        f"{LOGS}/train_lorita_cnn/{{config}}_N{{n}}.log",
     wildcard_constraints:
-        config=config_pattern("lorita_cnn"),
+        config=wh.config_pattern("lorita_cnn", BLOCK),
         n=r"\d+",
-    params:
-        out=lambda wc: f"{CNN}/{wc.config}_N{wc.n}",
-        settings=CNN_TRAIN_HASH,
+    conda:
+        CONDA_ENV
     threads: CNN_CFG["threads"]
     resources:
         mem_mb=8000,
-        runtime=MODEL_TRAIN_RUNTIME,
-        gpu=MODEL_GPU,
-    log:
-        f"{LOGS}/train_lorita_cnn/{{config}}_N{{n}}.log",
-    conda:
-        CONDA_ENV
+        runtime=CNN_TRAIN_RUNTIME,
+        gpu=GPU,
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
+        out=lambda wc, output: wh.parent(output),
+        settings=HASH["lorita_cnn.train"],
     shell:
-        "{LOWRANK} train-model --scale {SCALE} --study lorita_cnn --config {wildcards.config}"
-        " --factors {wildcards.n} --out {params.out} > {log} 2>&1"
+        "{params.lowrank} train-model --params {params.params:q} --step lorita_cnn.train"
+        " --study lorita_cnn --config {wildcards.config} --factors {wildcards.n}"
+        " --out {params.out:q} > {log:q} 2>&1"
 
 
 rule sweep_lorita_cnn:
     input:
-        f"{CNN}/{{config}}_N{{n}}/summary.json",
+        summary=f"{CNN}/{{config}}_N{{n}}/summary.json",
+        stamp=STAMP["lorita_cnn.sweep"],
     output:
         sweep=f"{CNN}/{{config}}_N{{n}}/sweep.csv",
+    log:
+        f"{LOGS}/sweep_lorita_cnn/{{config}}_N{{n}}.log",
     wildcard_constraints:
-        config=config_pattern("lorita_cnn"),
+        config=wh.config_pattern("lorita_cnn", BLOCK),
         n=r"\d+",
-    params:
-        dir=lambda wc: f"{CNN}/{wc.config}_N{wc.n}",
-        settings=CNN_SWEEP_HASH,
+    conda:
+        CONDA_ENV
     threads: CNN_CFG["threads"]
     resources:
         mem_mb=8000,
-        runtime=240 if SCALE == "paper" else 30,
-    log:
-        f"{LOGS}/sweep_lorita_cnn/{{config}}_N{{n}}.log",
-    conda:
-        CONDA_ENV
+        runtime=CNN_SWEEP_RUNTIME,
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
+        dir=lambda wc, output: wh.parent(output),
+        settings=HASH["lorita_cnn.sweep"],
     shell:
-        "{LOWRANK} sweep-model --scale {SCALE} --study lorita_cnn --train-dir {params.dir}"
-        " > {log} 2>&1"
+        "{params.lowrank} sweep-model --params {params.params:q} --step lorita_cnn.sweep"
+        " --study lorita_cnn --train-dir {params.dir:q} > {log:q} 2>&1"
 
 
 rule pareto_lorita_cnn:
@@ -70,11 +80,16 @@ rule pareto_lorita_cnn:
         f"{LOGS}/pareto_lorita_cnn.log",
     conda:
         CONDA_ENV
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
     shell:
-        "{LOWRANK} pareto-model --scale {SCALE} --study lorita_cnn --out {output} > {log} 2>&1"
+        "{params.lowrank} pareto-model --params {params.params:q} --step lorita_cnn.sweep"
+        " --study lorita_cnn --out {output:q} > {log:q} 2>&1"
 
 
 STUDY_REPORT_INPUTS.extend(
     [f"{CNN}/{job}/{name}" for job in CNN_JOBS for name in ("summary.json", "sweep.csv")]
     + [f"{CNN}/pareto.csv"]
 )
+REPORT_FIGURES["lorita_cnn"] = wh.report_figures(report, "lorita_cnn", SCALE)

@@ -1,19 +1,18 @@
 # LoRITa on FCNs (seed 004, Table 1 and Figure 2 left): one training job per (depth, N) runs
 # every seed and weight decay, so the job count stays small at every scale.
+# Each step's settings (lowrank.workflow_helpers.step_settings) are its rerun trigger twice:
+# Snakemake's `params` trigger and the step's stamp file (an input), e.g. a new
+# retained-fraction grid reruns only the sweeps.
 FCN = f"{RES}/lorita_fcn"
-# Hashes of the settings each step depends on: a changed value reruns exactly those jobs
-# (Snakemake's `params` rerun trigger), e.g. a new retained-fraction grid reruns only sweeps.
-SWEEP_KEYS = ("retained_fractions", "truncate_head", "gsvt_max_gap")
-REPORT_KEYS = ("drop_tolerance", "converged_by")
-TRAIN_HASH = params_hash({k: v for k, v in BLOCK["lorita_fcn"].items()
-                          if k not in SWEEP_KEYS + REPORT_KEYS})
-SWEEP_HASH = params_hash({k: BLOCK["lorita_fcn"][k] for k in SWEEP_KEYS})
-FCN_CONFIGS = expand("fcn{depth}_N{n}", depth=BLOCK["lorita_fcn"]["depths"],
-                     n=BLOCK["lorita_fcn"]["factors"])
-
+FCN_CONFIGS = expand(
+    "fcn{depth}_N{n}",
+    depth=BLOCK["lorita_fcn"]["depths"],
+    n=BLOCK["lorita_fcn"]["factors"],
+)
 # Torch threads per FCN job: the block's `threads` (1 runs two jobs side by side on 2 cores,
 # measured 1.3x the throughput of one 2-thread job), else the top-level `threads`.
 FCN_THREADS = BLOCK["lorita_fcn"].get("threads") or THREADS
+
 
 wildcard_constraints:
     depth=r"\d+",
@@ -22,59 +21,74 @@ wildcard_constraints:
 
 rule train_lorita_fcn:
     input:
-        rules.fetch_mnist.output,
+        data=rules.fetch_mnist.output,
+        stamp=STAMP["lorita_fcn.train"],
     output:
         f"{FCN}/fcn{{depth}}_N{{n}}/summary.json",
-    params:
-        out=lambda wc: f"{FCN}/fcn{wc.depth}_N{wc.n}",
-        settings=TRAIN_HASH,
+    log:
+        f"{LOGS}/train_lorita_fcn/fcn{{depth}}_N{{n}}.log",
+    conda:
+        CONDA_ENV
     threads: FCN_THREADS
     resources:
         mem_mb=4000,
         runtime=240,
         gpu=GPU,
-    log:
-        f"{LOGS}/train_lorita_fcn/fcn{{depth}}_N{{n}}.log",
-    conda:
-        CONDA_ENV
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
+        out=lambda wc, output: wh.parent(output),
+        settings=HASH["lorita_fcn.train"],
     shell:
-        "{LOWRANK} train --scale {SCALE} --depth {wildcards.depth} --factors {wildcards.n}"
-        " --out {params.out} > {log} 2>&1"
+        "{params.lowrank} train --params {params.params:q} --step lorita_fcn.train"
+        " --depth {wildcards.depth} --factors {wildcards.n} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule sweep_lorita_fcn:
     input:
-        f"{FCN}/fcn{{depth}}_N{{n}}/summary.json",
+        summary=f"{FCN}/fcn{{depth}}_N{{n}}/summary.json",
+        stamp=STAMP["lorita_fcn.sweep"],
     output:
         sweep=f"{FCN}/fcn{{depth}}_N{{n}}/sweep.csv",
         spectra=f"{FCN}/fcn{{depth}}_N{{n}}/spectra.json",
-    params:
-        dir=lambda wc: f"{FCN}/fcn{wc.depth}_N{wc.n}",
-        settings=SWEEP_HASH,
-    threads: FCN_THREADS
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         f"{LOGS}/sweep_lorita_fcn/fcn{{depth}}_N{{n}}.log",
     conda:
         CONDA_ENV
+    threads: FCN_THREADS
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
+        dir=lambda wc, output: wh.parent(output),
+        settings=HASH["lorita_fcn.sweep"],
     shell:
-        "{LOWRANK} sweep --scale {SCALE} --train-dir {params.dir} > {log} 2>&1"
+        "{params.lowrank} sweep --params {params.params:q} --step lorita_fcn.sweep"
+        " --train-dir {params.dir:q} > {log:q} 2>&1"
 
 
 rule flops_lorita_fcn:
-    params:
-        settings=params_hash([BLOCK["lorita_fcn"][k] for k in ("depths", "factors", "width")]),
+    input:
+        stamp=STAMP["lorita_fcn.flops"],
     output:
         f"{FCN}/flops.csv",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     log:
         f"{LOGS}/flops_lorita_fcn.log",
     conda:
         CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
+        settings=HASH["lorita_fcn.flops"],
     shell:
-        "{LOWRANK} flops --scale {SCALE} --out {output} > {log} 2>&1"
+        "{params.lowrank} flops --params {params.params:q} --step lorita_fcn.flops"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+REPORT_FIGURES["lorita_fcn"] = wh.report_figures(report, "lorita_fcn", SCALE)

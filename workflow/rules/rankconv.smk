@@ -1,33 +1,17 @@
 # Rank-constrained convolution training (seed 000): one job per (kernel, rank, variant) trains
 # every seed of that configuration (sequentially or as vmap ensembles), so the paper grid is
 # 3 kernels x (K + 1) ranks x 4 variants = 72 jobs of 50 seeds each.
+# Every setting a run depends on is its rerun trigger (report-only keys excluded), so changing
+# target_acc reruns only the report; adding seeds reruns the jobs, which reuse finished seeds.
 RC = f"{RES}/rankconv"
 RC_CFG = BLOCK["rankconv"]
 RC_THREADS = RC_CFG["threads"]
-# Everything a run depends on (report-only keys excluded), so changing target_acc reruns
-# only the report; adding seeds reruns the jobs, which reuse their finished seeds.
-RC_HASH = params_hash([{k: v for k, v in RC_CFG.items()
-                        if k not in ("target_acc", "early_iteration")}, config["device"]])
-RC_PROBE_HASH = params_hash([{k: v for k, v in RC_CFG.items()
-                              if k not in ("target_acc", "early_iteration", "seeds")},
-                             config["device"]])
-
-
-def _rc_configs():
-    out = []
-    for entry in RC_CFG["grid"]:
-        k = entry["kernel"]
-        ranks = [*range(1, k + 1), "dense"] if entry["ranks"] == "all" else entry["ranks"]
-        out += [f"k{k}_{'dense' if r == 'dense' else f'r{r}'}_{v}"
-                for r in ranks for v in RC_CFG["variants"]]
-    return out
-
-
-RC_CONFIGS = _rc_configs()
+RC_CONFIGS = wh.rankconv_configs(RC_CFG)
 # The fetch rule of the dataset: fetch_mnist for mnist/mnist32, fetch_cifar10 for cifar10.
-RC_DATA = (rules.fetch_mnist.output if RC_CFG["dataset"].startswith("mnist")
-           else getattr(rules, "fetch_" + RC_CFG["dataset"].removesuffix("_gray")).output)
+RC_DATA = wh.fetch_output(rules, RC_CFG["dataset"])
 RC_STRATEGY = [f"{RC}/strategy.json"] if RC_CFG["strategy"] == "auto" else []
+RC_STRATEGY_ARG = wh.option("--strategy-file", RC_STRATEGY)
+
 
 wildcard_constraints:
     rc_kernel=r"\d+",
@@ -38,47 +22,55 @@ wildcard_constraints:
 rule rankconv_strategy:
     """Time sequential vs vmap training once on this device; every job reads the choice."""
     input:
-        RC_DATA,
+        data=RC_DATA,
+        stamp=STAMP["rankconv.strategy"],
     output:
         f"{RC}/strategy.json",
-    params:
-        settings=RC_PROBE_HASH,
-    threads: RC_THREADS
-    resources:
-        mem_mb=4000,
-        runtime=10,
     log:
         f"{LOGS}/rankconv/strategy.log",
     conda:
         CONDA_ENV
+    threads: RC_THREADS
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
+        settings=HASH["rankconv.strategy"],
     shell:
-        "{LOWRANK} rankconv --scale {SCALE} --strategy-only --out {output} > {log} 2>&1"
+        "{params.lowrank} rankconv --params {params.params:q} --step rankconv.strategy"
+        " --strategy-only --out {output:q} > {log:q} 2>&1"
 
 
 rule train_rankconv:
     input:
-        RC_DATA,
-        RC_STRATEGY,
+        data=RC_DATA,
+        strategy=RC_STRATEGY,
+        stamp=STAMP["rankconv.train"],
     output:
         f"{RC}/k{{rc_kernel}}_{{rc_rank}}_{{rc_variant}}/summary.json",
-    params:
-        out=lambda wc: f"{RC}/k{wc.rc_kernel}_{wc.rc_rank}_{wc.rc_variant}",
-        rank=lambda wc: wc.rc_rank.removeprefix("r"),
-        strategy=f"--strategy-file {RC}/strategy.json" if RC_STRATEGY else "",
-        settings=RC_HASH,
+    log:
+        f"{LOGS}/rankconv/k{{rc_kernel}}_{{rc_rank}}_{{rc_variant}}.log",
+    conda:
+        CONDA_ENV
     threads: RC_THREADS
     resources:
         mem_mb=8000,
         runtime=720,
         gpu=GPU,
-    log:
-        f"{LOGS}/rankconv/k{{rc_kernel}}_{{rc_rank}}_{{rc_variant}}.log",
-    conda:
-        CONDA_ENV
+    params:
+        lowrank=LOWRANK,
+        params=PARAMS,
+        out=lambda wc, output: wh.parent(output),
+        rank=lambda wc: wc.rc_rank.removeprefix("r"),
+        strategy=RC_STRATEGY_ARG,
+        settings=HASH["rankconv.train"],
     shell:
-        "{LOWRANK} rankconv --scale {SCALE} --kernel {wildcards.rc_kernel}"
-        " --rank {params.rank} --variant {wildcards.rc_variant} {params.strategy}"
-        " --out {params.out} > {log} 2>&1"
+        "{params.lowrank} rankconv --params {params.params:q} --step rankconv.train"
+        " --kernel {wildcards.rc_kernel} --rank {params.rank} --variant {wildcards.rc_variant}"
+        " {params.strategy} --out {params.out:q} > {log:q} 2>&1"
 
 
 STUDY_REPORT_INPUTS.extend(expand(f"{RC}/{{config}}/summary.json", config=RC_CONFIGS))
+REPORT_FIGURES["rankconv"] = wh.report_figures(report, "rankconv", SCALE)

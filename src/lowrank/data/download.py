@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from lowrank.atomic import atomic_path, write_json
+from lowrank.atomic import atomic_path, read_json, write_json
 from lowrank.errors import UserError
 
 CHUNK = 1 << 20
@@ -76,11 +75,15 @@ def describe_failure(exc: BaseException) -> str:
 def write_manifest(path: Path, manifest: dict) -> dict:
     """Write a dataset manifest unless an identical one (same files and checksum) is there.
 
-    Rewriting it on every `fetch` would change its mtime and make Snakemake rerun every job
+    A manifest that is not JSON is replaced (the files were just verified). Rewriting it
+    on every `fetch` would change its mtime and make Snakemake rerun every job
     downstream of the data, although the data did not change.
     """
     if path.is_file():
-        old = json.loads(path.read_text())
+        try:
+            old = read_json(path)
+        except UserError:  # a corrupt manifest of verified files: write it anew
+            old = {}
         if all(old.get(k) == manifest.get(k) for k in ("dataset", "format", "files", "checksum")):
             return old
     write_json(path, manifest)

@@ -8,11 +8,11 @@ when loading, so the Snakefile can call `resolve_dataset` at DAG time cheaply.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lowrank.atomic import read_json
 from lowrank.errors import UserError
 
 if TYPE_CHECKING:
@@ -145,8 +145,8 @@ def is_present(name: str, data_dir: str | Path) -> bool:
     """
     path = manifest_path(name, data_dir)
     try:
-        files = json.loads(path.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+        files = read_json(path)["files"]
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         return False
     if not isinstance(files, dict) or not files:
         return False

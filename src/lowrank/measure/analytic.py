@@ -25,9 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lowrank.methods.truncation import is_thin
-from lowrank.models.vgg import CONFIGS, scaled
-from lowrank.models.vit import vit_dims
+from lowrank.models.dims import CONFIGS, is_thin, scaled, vit_dims
 
 
 @dataclass(frozen=True)

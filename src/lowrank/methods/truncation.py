@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lowrank.models.dims import is_thin
+
 # Which pools rank singular values divided by each layer's largest (see the module docstring).
 NORMALIZED_POOLS = frozenset({"conv"})
 
@@ -128,11 +130,6 @@ def pooled_fraction(svds: list[LayerSVD], ranks: dict[str, int]) -> float:
     """Retained / total singular values of all matrices pooled (what GSVT's target sets);
     small layers weigh less here than on the paper's per-matrix axis."""
     return sum(ranks[d.name] for d in svds) / sum(d.full_rank for d in svds)
-
-
-def is_thin(in_dim: int, out_dim: int, rank: int) -> bool:
-    """Whether the two-layer rank-r form has fewer MACs (and weights) than the dense layer."""
-    return rank * (in_dim + out_dim) < in_dim * out_dim
 
 
 @torch.no_grad()

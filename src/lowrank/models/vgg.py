@@ -12,17 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-CONFIGS: dict[str, list[int | str]] = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M"]
-    + [512, 512, 512, "M"],
-}
-
-
-def scaled(channels: int, width: float) -> int:
-    """Channels after the width multiplier (quick scales narrow every layer), at least 1."""
-    return max(1, round(channels * width))
+from lowrank.models.dims import CONFIGS, scaled
 
 
 class VGG(nn.Module):

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from lowrank.models.dims import vit_dims
+
 
 def posemb_sincos_2d(h: int, w: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
     """(h*w, dim) fixed position embedding of SimpleViT."""
@@ -119,12 +121,6 @@ class SimpleViT(nn.Module):
         x = self.embed_norm(self.patch_embed(self.patch_norm(self.patches(x)))) + self.pos
         x = self.norm(self.blocks(x))
         return self.head(self.flatten(self.pool(x.transpose(1, 2))))
-
-
-def vit_dims(dim: int, mlp_dim: int, heads: int, width: float) -> tuple[int, int]:
-    """Hidden and MLP widths after the width multiplier; dim stays a multiple of 4*heads."""
-    step = 4 * heads // math.gcd(4, heads)
-    return max(step, round(dim * width / step) * step), max(1, round(mlp_dim * width))
 
 
 def vit(

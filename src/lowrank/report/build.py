@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import json
 import time
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
-from lowrank.atomic import write_json, write_text, write_with
+from lowrank.atomic import read_json, write_json, write_text, write_with
 from lowrank.config import read_yaml
 from lowrank.errors import UserError
 from lowrank.provenance import git_commit, versions
@@ -24,7 +23,7 @@ from lowrank.report.section import DatasetUse, Section
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path}: missing; run the workflow for this scale first")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def collect(results: Path, cfg: dict) -> tuple[list[dict], pd.DataFrame, dict, pd.DataFrame]:

@@ -5,11 +5,11 @@ parameters and test accuracy, for the report's combined accuracy-vs-cost view. p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from lowrank.atomic import read_json
 from lowrank.errors import UserError
 from lowrank.provenance import stamp, write_csv_with_provenance
 
@@ -21,7 +21,7 @@ def network_name(summary: dict) -> str:
 
 
 def pareto_rows(train_dir: Path) -> pd.DataFrame:
-    summary = json.loads((train_dir / "summary.json").read_text())
+    summary = read_json(train_dir / "summary.json")
     sweep = pd.read_csv(train_dir / "sweep.csv")
     n = summary["n_factors"]
     lead = "SVD truncation of a plain model (N=1)" if n == 1 else f"LoRITa N={n}"
@@ -38,7 +38,7 @@ def pareto_rows(train_dir: Path) -> pd.DataFrame:
     )
     point_file = train_dir / "structured.json"
     if point_file.is_file():
-        points = json.loads(point_file.read_text())["points"]
+        points = read_json(point_file)["points"]
         tuned = [p for p in points if p["finetune_steps"] > 0]
         if tuned:
             extra = pd.DataFrame(

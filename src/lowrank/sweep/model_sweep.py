@@ -14,7 +14,6 @@ on the CPU against the dense model (realized speedup beside the MACs ratio).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from lowrank.atomic import write_json
+from lowrank.atomic import read_json, write_json
 from lowrank.measure.analytic import analytic
 from lowrank.measure.flops import ptflops_count
 from lowrank.measure.speed import speedup
@@ -212,7 +211,7 @@ def sweep_config(
     """Write train_dir/sweep.csv (and structured.json for the structured study)."""
     t0 = time.perf_counter()
     cfg = block[study]
-    summary = json.loads((train_dir / "summary.json").read_text())
+    summary = read_json(train_dir / "summary.json")
     splits = study_dataset(get_config(study, block, summary["config"]), data_dir)
     if splits.name != summary["dataset"]:
         raise RuntimeError(f"{train_dir}: trained on {summary['dataset']}, now {splits.name}")

@@ -11,7 +11,6 @@ singular values of every 5x5 kernel slice per epoch), each with a provenance sid
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lowrank.atomic import read_json
 from lowrank.data.images import ImageSplits, load_images
 from lowrank.errors import UserError
 from lowrank.methods.toeplitz_net import NumpyNet, filter_spectra, torch_predict, truncate_convs
@@ -30,7 +30,7 @@ def read_summary(out: Path) -> dict:
     path = out / "train.json"
     if not path.is_file():
         raise UserError(f"{path}: missing; run `lowrank toeplitz train` first")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def _acc(pred: np.ndarray, y: np.ndarray) -> float:

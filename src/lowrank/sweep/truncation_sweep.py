@@ -19,14 +19,13 @@ Two choices the paper leaves open are swept, not fixed:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from lowrank.atomic import write_json
+from lowrank.atomic import read_json, write_json
 from lowrank.data.mnist import load_mnist
 from lowrank.errors import UserError
 from lowrank.measure.flops import analytic_fcn, ptflops_count
@@ -175,7 +174,7 @@ def sweep_config(train_dir: Path, fractions: list[float], data_dir: str, block: 
     cfg = block["lorita_fcn"]
     heads = cfg.get("truncate_head", [True])
     max_gap = cfg.get("gsvt_max_gap")
-    summary = json.loads((train_dir / "summary.json").read_text())
+    summary = read_json(train_dir / "summary.json")
     splits = load_mnist(data_dir)
     test_xy = (splits.test_x, splits.test_y)
     rows, spectra = [], {}

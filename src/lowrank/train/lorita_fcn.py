@@ -9,13 +9,12 @@ some seeds, report over all: the grid's cost does not grow with the seed count).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from lowrank.atomic import write_json, write_with
+from lowrank.atomic import read_json, write_json, write_with
 from lowrank.config import params_hash
 from lowrank.data.mnist import Splits, load_mnist
 from lowrank.methods.lorita import lorita
@@ -184,7 +183,7 @@ def one_run(
     folder = run_dir(out, settings, wd, seed)
     record = folder / "run.json"
     if record.is_file():
-        return json.loads(record.read_text())
+        return read_json(record)
     log(f"FCN-{depth} N={n_factors} wd={wd:g} seed={seed}")
     batchnorm = run_settings(cfg)["batchnorm"]
     trained, history = train(

@@ -9,13 +9,12 @@ summary.json is written last, so Snakemake sees the job finished only when every
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from lowrank.atomic import write_json, write_with
+from lowrank.atomic import read_json, write_json, write_with
 from lowrank.config import params_hash
 from lowrank.data.images import ImageSplits, load_images, resolve_dataset
 from lowrank.errors import UserError
@@ -138,7 +137,7 @@ def train_config(
             folder = run_dir(out, settings, wd, seed)
             record = folder / "run.json"
             if record.is_file():
-                runs.append(json.loads(record.read_text()))
+                runs.append(read_json(record))
                 continue
             log(f"{config.id} N={n_factors} wd={wd:g} seed={seed} on {splits.label}")
             tc = make_train_config(cfg, config.augment, wd, seed)

@@ -11,7 +11,6 @@ loses at most the group it was training; summary.json is written last.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from lowrank.atomic import write_json
+from lowrank.atomic import read_json, write_json
 from lowrank.config import params_hash
 from lowrank.data.images import ImageSplits, load_images
 from lowrank.errors import UserError
@@ -239,7 +238,7 @@ def write_strategy(
 
 def resolve_strategy(cfg, build, data, device, strategy_file: Path | None, log) -> dict:
     if cfg["strategy"] == "auto" and strategy_file is not None and strategy_file.is_file():
-        cached = json.loads(strategy_file.read_text())
+        cached = read_json(strategy_file)
         if cached.get("device") == device_name(device):
             return {**cached, "how": f"cached: {strategy_file} ({cached['how']})"}
         log(f"{strategy_file} was measured on {cached.get('device')}; measuring here")
@@ -279,7 +278,7 @@ def train_config(
     for seed in seeds(cfg):
         path = folder / f"seed{seed}.json"
         if path.is_file():
-            runs[seed] = json.loads(path.read_text())
+            runs[seed] = read_json(path)
     todo = [s for s in seeds(cfg) if s not in runs]
     decision = None
     if todo:

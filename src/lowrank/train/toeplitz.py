@@ -10,14 +10,13 @@ uninterrupted run, and a killed job resumes at its last finished epoch.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from lowrank.atomic import write_json, write_with
+from lowrank.atomic import read_json, write_json, write_with
 from lowrank.config import params_hash
 from lowrank.data.images import ImageSplits, load_images
 from lowrank.models.registry import build
@@ -72,7 +71,7 @@ def train_seed(cfg: dict, splits: ImageSplits, folder: Path, seed: int, log=prin
     """Train one seed for cfg['epochs'] epochs, saving every epoch's state; return run.json."""
     record = folder / "run.json"
     if record.is_file():
-        return json.loads(record.read_text())
+        return read_json(record)
     n = cfg.get("train_subset")
     train_xy = (splits.train_x[:n], splits.train_y[:n]) if n else (splits.train_x, splits.train_y)
     base = TrainConfig(cfg["epochs"], cfg["batch_size"], cfg["lr"], cfg["weight_decay"], seed)

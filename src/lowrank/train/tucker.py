@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lowrank.atomic import write_json, write_with
+from lowrank.atomic import read_json, write_json, write_with
 from lowrank.config import params_hash
 from lowrank.data.images import ImageSplits, load_images
 from lowrank.errors import UserError
@@ -107,7 +106,7 @@ def run_dir(cfg: dict, out: Path, keys: tuple[str, ...], seed: int, what: str) -
 def read_result(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path}: missing; run the previous Tucker step first")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def train_cfg(cfg: dict, seed: int, epochs: int, lr: float) -> TrainConfig:
@@ -121,7 +120,7 @@ def fit(make, tc: TrainConfig, data: Data, folder: Path, cfg: dict, log) -> tupl
     if record.is_file():
         model = make()
         model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
-        return model.eval(), json.loads(record.read_text())
+        return model.eval(), read_json(record)
     every = cfg["curve_every"]
     model, history = train(
         (lambda: CurveProbe(make(), every, data.val, EVAL_BATCH)) if every else make,

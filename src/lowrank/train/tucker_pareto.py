@@ -3,12 +3,12 @@ lead can put every method's points in one Pareto figure. Reads the step JSONs on
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from lowrank.atomic import read_json
 from lowrank.errors import UserError
 from lowrank.provenance import stamp, write_csv_with_provenance
 
@@ -16,7 +16,7 @@ from lowrank.provenance import stamp, write_csv_with_provenance
 def _read(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path}: missing; run the previous Tucker step first")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def pareto_rows(posthoc_summary: dict, trained_summary: dict) -> list[dict]:

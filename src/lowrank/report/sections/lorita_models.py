@@ -6,14 +6,13 @@ the long-format measured rows. Only files under results/<scale>/<study>/ are rea
 from __future__ import annotations
 
 import html
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lowrank.atomic import write_text, write_with
+from lowrank.atomic import read_json, write_text, write_with
 from lowrank.config import read_yaml
 from lowrank.errors import UserError
 from lowrank.report.comparability import RunProtocol
@@ -35,7 +34,7 @@ def read_study(results: Path, study: str, cfg: dict) -> tuple[list[dict], pd.Dat
         for need in (path, sweep):
             if not need.is_file():
                 raise UserError(f"{need}: missing; run the {study} workflow jobs first")
-        summaries.append(json.loads(path.read_text()))
+        summaries.append(read_json(path))
         sweeps.append(pd.read_csv(sweep))
     return summaries, pd.concat(sweeps, ignore_index=True)
 

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lowrank.atomic import write_text, write_with  # noqa: E402
+from lowrank.atomic import read_json, write_text, write_with  # noqa: E402
 from lowrank.errors import UserError  # noqa: E402
 from lowrank.report import figures  # noqa: E402
 from lowrank.report.comparability import RunProtocol
@@ -40,7 +40,7 @@ def load(results: Path, cfg: dict) -> list[dict]:
         path = results / KEY / config_name(kernel, rank, variant) / "summary.json"
         if not path.is_file():
             raise UserError(f"{path}: missing; run the rankconv jobs of this scale first")
-        summaries.append(json.loads(path.read_text()))
+        summaries.append(read_json(path))
     return summaries
 
 

@@ -9,11 +9,11 @@ Reads results/<scale>/structured/<config>_N<n>/{summary.json, sweep.csv, structu
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from lowrank.atomic import read_json
 from lowrank.errors import UserError
 from lowrank.report import figures
 from lowrank.report.section import Section
@@ -73,7 +73,7 @@ def read_points(results: Path, cfg: dict, summaries: list[dict]) -> pd.DataFrame
         path = results / "structured" / job / "structured.json"
         if not path.is_file():
             raise UserError(f"{path}: missing; run the structured workflow jobs first")
-        record = json.loads(path.read_text())
+        record = read_json(path)
         for p in record["points"]:
             rows.append(
                 {

@@ -10,13 +10,12 @@ ledger compares epoch means; final-epoch values are shown beside them.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lowrank.atomic import write_text, write_with
+from lowrank.atomic import read_json, write_text, write_with
 from lowrank.config import read_yaml
 from lowrank.errors import UserError
 from lowrank.report import figures
@@ -283,7 +282,7 @@ def measurements(
 
 def _sidecar(path: Path) -> dict:
     side = path.with_name(path.name + ".provenance.json")
-    return json.loads(side.read_text()) if side.is_file() else {}
+    return read_json(side) if side.is_file() else {}
 
 
 def _html_table(frame: pd.DataFrame) -> str:
@@ -314,7 +313,7 @@ def build(results: Path, cfg: dict, scale: str, out: Path) -> Section:
     train_path = folder / "train.json"
     if not train_path.is_file():
         raise UserError(f"{train_path}: missing; run the toeplitz workflow jobs first")
-    summary = json.loads(train_path.read_text())
+    summary = read_json(train_path)
     acc = _read_csv(folder / "accuracy.csv")
     spectra = _read_csv(folder / "spectra.csv")
     timing = _read_csv(folder / "timing.csv")

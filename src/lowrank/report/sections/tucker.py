@@ -9,13 +9,12 @@ figures under reports/<scale>/; returns the HTML and the measured rows of the cl
 from __future__ import annotations
 
 import html as html_lib
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lowrank.atomic import write_text, write_with
+from lowrank.atomic import read_json, write_text, write_with
 from lowrank.errors import UserError
 from lowrank.report import figures, tables
 from lowrank.report.comparability import RunProtocol
@@ -31,7 +30,7 @@ SOURCES = "002_914d7371f7a973bd.txt (blog, post-hoc) and 003_fcc1a12700470568.tx
 def _read(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path}: missing; run the Tucker steps for this scale first")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def load(results: Path, cfg: dict) -> list[dict]:
