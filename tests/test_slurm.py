@@ -38,9 +38,9 @@ def test_smoke_study_through_slurm_equals_the_local_run(
     cluster, smoke_project, tmp_path, real_mnist_dir
 ):
     project = make_project(tmp_path / "p", real_mnist_dir)
-    cmd = ["timeout", "-s", "INT", "420", str(BIN / SUBMIT[0]), *SUBMIT[1:]]
+    cmd = ["timeout", "-s", "INT", "600", str(BIN / SUBMIT[0]), *SUBMIT[1:]]
     result = subprocess.run(
-        cmd, cwd=project, env={**env(), **cluster.env}, text=True, capture_output=True, timeout=480
+        cmd, cwd=project, env={**env(), **cluster.env}, text=True, capture_output=True, timeout=660
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]

@@ -206,7 +206,12 @@ def test_dvc_on_fresh_clone_keeps_data_and_results(tmp_path, real_mnist_dir, smo
     # the user's data and smoke run
     shutil.copytree(real_mnist_dir / "mnist", project / "data/mnist")
     shutil.copytree(smoke_project / "results/smoke", project / "results/smoke")
-    report_written = {project / "results/smoke/metrics.json"}
+    # the report's outputs, and the run's resolved settings record, which the Snakefile
+    # rewrites (atomically, content only) when `-S` re-serializes params.yaml
+    report_written = {
+        project / "results/smoke/metrics.json",
+        project / "results/smoke/params.resolved.yaml",
+    }
     before = {
         p: (p.stat().st_ino, p.stat().st_mtime_ns)
         for p in [*(project / "data").rglob("*"), *(project / "results").rglob("*")]
