@@ -166,13 +166,11 @@ def merged_params(
 ) -> dict:
     """params.yaml with `configfiles` then `config` (command-line `--config`) merged as
     Snakemake merges them, then top-level `overrides` (e.g. scale=smoke); not validated."""
-    params = read_yaml(path)
-    if not isinstance(params, dict):
-        raise UserError(f"{path}: expected a mapping at the top level")
-    for extra in configfiles:
-        tree = read_yaml(extra)
+    params: dict = {}
+    for source in (path, *configfiles):
+        tree = read_yaml(source)
         if not isinstance(tree, dict):
-            raise UserError(f"{extra}: expected a mapping at the top level")
+            raise UserError(f"{source}: expected a mapping at the top level")
         params = merge(params, tree)
     params = merge(params, dict(config or {}))
     return {**params, **(overrides or {})}
