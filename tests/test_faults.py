@@ -203,12 +203,12 @@ def test_origin_finder_prefers_the_last_source():
 
 # File-system and data-format faults of the CLI: one line naming the file, no traceback.
 @pytest.fixture
-def data_copy(tmp_path) -> Path:
-    """A data_dir with real MNIST (linked) and its manifest."""
+def data_copy(tmp_path, real_mnist_dir) -> Path:
+    """A data_dir with real MNIST (linked) and its manifest (fetched first on a fresh clone)."""
     folder = tmp_path / "data" / "mnist"
     folder.mkdir(parents=True)
-    (folder / "mnist.pkl.gz").symlink_to(REPO / "data/mnist/mnist.pkl.gz")
-    shutil.copy(REPO / "data/mnist/MANIFEST.json", folder)
+    (folder / "mnist.pkl.gz").symlink_to(real_mnist_dir / "mnist/mnist.pkl.gz")
+    shutil.copy(real_mnist_dir / "mnist/MANIFEST.json", folder)
     return tmp_path / "data"
 
 
